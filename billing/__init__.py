@@ -1,0 +1,1 @@
+"""Billing: subscribers, contracts, tariffs, bill runs, invoices, documents and exchanges."""

@@ -1,0 +1,1 @@
+"""Pure computations on pandas/numpy/scipy: forecasting, planning, degree days, signatures."""

@@ -1,0 +1,218 @@
+"""The ``regie-chaleur`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from regie_chaleur.errors import RegieError
+from regie_chaleur.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from regie_chaleur.db.database import Database
+
+log = logging.getLogger("regie_chaleur")
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config:
+        os.environ["REGIE_CONFIG_FILE"] = str(args.config)
+    try:
+        overrides = {"mode": "demo"} if args.command == "demo" else {}
+        settings = load_settings(**overrides)
+        logging.basicConfig(level=settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except RegieError as exc:
+        print(f"regie-chaleur: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="regie-chaleur", description="District heating network management.")
+    parser.add_argument("--config", type=Path, help="TOML settings file (same as REGIE_CONFIG_FILE)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    config = sub.add_parser("config", help="settings").add_subparsers(dest="action", required=True)
+    config.add_parser("show", help="print the effective settings, secrets masked").set_defaults(handler=cmd_config_show)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("migrate", help="apply pending migrations").set_defaults(handler=cmd_db_migrate)
+    db.add_parser("status", help="list migrations and the TimescaleDB mode").set_defaults(handler=cmd_db_status)
+
+    network = sub.add_parser("network", help="network registry").add_subparsers(dest="action", required=True)
+    imp = network.add_parser("import", help="import an inventory (YAML or CSV); all-or-nothing")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(handler=cmd_network_import)
+    exp = network.add_parser("export", help="export the inventory")
+    exp.add_argument("--format", choices=("yaml", "csv"), default="yaml")
+    exp.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
+    exp.set_defaults(handler=cmd_network_export)
+
+    serve = sub.add_parser("serve", help="serve the API and web application")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=cmd_serve)
+
+    sched = sub.add_parser("scheduler", help="run the periodic jobs (rollups, retention)")
+    sched.add_argument("--every", type=float, default=300.0, help="seconds between passes")
+    sched.add_argument("--once", action="store_true", help="one pass, then exit")
+    sched.set_defaults(handler=cmd_scheduler)
+
+    demo = sub.add_parser("demo", help="run the demonstration (embedded database when none is configured)")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--reset", action="store_true", help="start again from an empty database")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def cmd_config_show(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(settings.masked(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.capabilities import detect_capabilities
+    from regie_chaleur.db.database import connect, resolve_url
+    from regie_chaleur.db.migrate import migrate
+
+    url, embedded = resolve_url(settings)
+    try:
+        with connect(url) as conn:
+            caps = detect_capabilities(conn, settings.timescaledb)
+            applied = migrate(conn, caps)
+        print(f"TimescaleDB mode: {caps.mode}")
+        print(f"applied {len(applied)} migration(s): " + (", ".join(applied) if applied else "schema is current"))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.capabilities import detect_capabilities
+    from regie_chaleur.db.database import connect, resolve_url
+    from regie_chaleur.db.migrate import status
+
+    url, embedded = resolve_url(settings)
+    try:
+        with connect(url) as conn:
+            caps = detect_capabilities(conn, settings.timescaledb)
+            states = status(conn)
+        print(f"PostgreSQL {caps.server_version}; TimescaleDB mode: {caps.mode}"
+              + (f" ({caps.timescaledb_version})" if caps.timescaledb_version else ""))
+        for s in states:
+            when = s.applied_at.isoformat(timespec="seconds") if s.applied_at else "pending"
+            flag = "  (source changed since applied)" if s.changed else ""
+            print(f"  {s.id:<28} {when:<26} {s.description}{flag}")
+        pending = sum(1 for s in states if s.applied_at is None)
+        print(f"{pending} pending")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import open_database
+    from regie_chaleur.registry.store import import_inventory_text
+
+    path: Path = args.file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RegieError(f"cannot read {path}: {exc.strerror}") from exc
+    db = open_database(settings)
+    try:
+        with db.pool.connection() as conn:
+            report = import_inventory_text(conn, text, str(path), profiles=_known_profiles())
+    finally:
+        db.close()
+    print(f"{path}: {report}")
+    return 0
+
+
+def cmd_network_export(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import open_database
+    from regie_chaleur.registry.inventory import format_csv, format_yaml
+    from regie_chaleur.registry.store import read_inventory
+
+    db = open_database(settings)
+    try:
+        with db.pool.connection() as conn:
+            inventory = read_inventory(conn)
+    finally:
+        db.close()
+    text = format_csv(inventory) if args.format == "csv" else format_yaml(inventory)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _known_profiles() -> set[str] | None:
+    """Device profile names shipped with telemetry (None until profiles exist)."""
+    return None
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    settings.check_secrets()
+    from regie_chaleur.db.database import open_database
+
+    db = open_database(settings)
+    _serve(db, args.host or settings.http_host, args.port or settings.http_port)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    settings.check_secrets()
+    from regie_chaleur.db.database import open_database
+    from regie_chaleur.maintenance import run_maintenance_loop, run_maintenance_once
+
+    db = open_database(settings)
+    try:
+        if args.once:
+            print(json.dumps(run_maintenance_once(db.pool), default=str))
+            return 0
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        run_maintenance_loop(db.pool, stop, args.every)
+    finally:
+        db.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.demo import run_demo
+
+    return run_demo(settings, host=args.host, port=args.port, reset=args.reset)
+
+
+def _serve(db: Database, host: str, port: int) -> None:
+    import uvicorn
+
+    from regie_chaleur.api.app import create_app
+
+    app = create_app(db, on_shutdown=db.close)
+    print(f"regie-chaleur: serving on http://{host}:{port}/ (API docs: http://{host}:{port}/api/docs)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

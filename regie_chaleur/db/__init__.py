@@ -1,0 +1,1 @@
+"""Database layer: connection pool, embedded server, TimescaleDB capabilities, migrations."""

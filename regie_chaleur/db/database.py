@@ -1,0 +1,85 @@
+"""The application's database: where it is, its pool, its capabilities.
+
+:func:`open_database` resolves the URL (configured, or the embedded server when none is), detects the
+TimescaleDB capabilities, applies pending migrations when asked, and opens a psycopg 3 pool that the
+application hands to the packages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from regie_chaleur.db.capabilities import Capabilities, detect_capabilities
+from regie_chaleur.db.embedded import EmbeddedServer
+from regie_chaleur.db.migrate import migrate
+from regie_chaleur.errors import DatabaseUnavailableError
+from regie_chaleur.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Database:
+    """An open database: URL, pool, capabilities, and the embedded server when we started one."""
+
+    url: str
+    caps: Capabilities
+    pool: ConnectionPool
+    embedded: EmbeddedServer | None = None
+    applied: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close the pool and stop the embedded server (if this process started it)."""
+        self.pool.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def resolve_url(settings: Settings) -> tuple[str, EmbeddedServer | None]:
+    """The database URL: the configured one, or the embedded server's (started on demand)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value(), None
+    server = EmbeddedServer(settings.data_dir / "pgdata")
+    return server.url, server
+
+
+def connect(url: str, *, autocommit: bool = True, connect_timeout: int = 5) -> psycopg.Connection:
+    """One connection, with a clear error when the server is unreachable."""
+    try:
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=connect_timeout)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
+
+
+def prepare(url: str, settings: Settings, *, apply_migrations: bool) -> tuple[Capabilities, list[str]]:
+    """Detect capabilities and (optionally) migrate; returns both."""
+    with connect(url) as conn:
+        caps = detect_capabilities(conn, settings.timescaledb)
+        applied = migrate(conn, caps) if apply_migrations else []
+    return caps, applied
+
+
+def open_database(settings: Settings, *, apply_migrations: bool | None = None) -> Database:
+    """Open the application's database.
+
+    Args:
+        apply_migrations: None: migrate when ``settings.auto_migrate`` or in demo/development mode.
+    """
+    url, embedded = resolve_url(settings)
+    if apply_migrations is None:
+        apply_migrations = settings.auto_migrate or settings.lenient
+    try:
+        caps, applied = prepare(url, settings, apply_migrations=apply_migrations)
+        pool = ConnectionPool(
+            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+            kwargs={"autocommit": True}, open=True, name="regie",
+        )
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return Database(url=url, caps=caps, pool=pool, embedded=embedded, applied=applied)

@@ -1,0 +1,1 @@
+"""The ordered migration sequence: ``mNNNN_<domain>.py``, each with ``apply(cur, caps)``."""

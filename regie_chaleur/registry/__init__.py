@@ -1,0 +1,1 @@
+"""Network registry: networks, plants, substations, devices, meters and delivery points."""

@@ -1,0 +1,125 @@
+"""Read and write the network registry in the database.
+
+Import is an upsert by code in one transaction: a valid file is written whole, re-importing the same
+file changes nothing (rows whose values are equal are not touched), and an invalid file writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from regie_chaleur.registry.inventory import (
+    DeliveryPoint,
+    Device,
+    Inventory,
+    KnownCodes,
+    Meter,
+    Network,
+    Plant,
+    Substation,
+    parse_inventory,
+)
+
+# a record field naming another record -> the table whose id the column `<field>_id` holds
+_REF = {"substation": "substations", "plant": "plants", "device": "devices", "meter": "meters"}
+TABLES = ("networks", "plants", "substations", "devices", "meters", "delivery_points")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+    unchanged: int
+
+    def __str__(self) -> str:
+        return f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+
+
+def read_known_codes(conn: psycopg.Connection) -> KnownCodes:
+    """Codes already in the registry (references in an imported file may use them)."""
+    def codes(table: str) -> set[str]:
+        return {r[0] for r in conn.execute(sql.SQL("SELECT code FROM {}").format(sql.Identifier(table)))}
+    return KnownCodes(codes("networks"), codes("plants"), codes("substations"), codes("devices"), codes("meters"))
+
+
+def import_inventory_text(
+    conn: psycopg.Connection, text: str, path: str, *, profiles: set[str] | None = None
+) -> ImportReport:
+    """Validate a whole inventory file, then write it in one transaction.
+
+    Raises:
+        ImportValidationError: with every bad row; nothing was written.
+    """
+    inventory = parse_inventory(text, path, known=read_known_codes(conn), profiles=profiles)
+    return write_inventory(conn, inventory)
+
+
+def write_inventory(conn: psycopg.Connection, inventory: Inventory) -> ImportReport:
+    """Upsert every record by code, in dependency order, in one transaction."""
+    created = updated = total = 0
+    with conn.transaction(), conn.cursor() as cur:
+        for table in TABLES:  # sections are named like their tables, in dependency order
+            for obj in getattr(inventory, table):
+                inserted = _upsert(cur, table, obj)
+                total += 1
+                if inserted is True:
+                    created += 1
+                elif inserted is False:
+                    updated += 1
+    return ImportReport(created, updated, total - created - updated)
+
+
+def _upsert(cur: psycopg.Cursor, table: str, obj: Any) -> bool | None:
+    """Insert or update one record; True: created, False: updated, None: unchanged."""
+    columns: list[sql.Composable] = []
+    values: list[sql.Composable] = []
+    params: list[Any] = []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if f.name in _REF:
+            columns.append(sql.Identifier(f"{f.name}_id"))
+            values.append(sql.SQL("(SELECT id FROM {} WHERE code = %s)").format(sql.Identifier(_REF[f.name])))
+        else:
+            columns.append(sql.Identifier(f.name))
+            values.append(sql.SQL("%s"))
+        params.append(value)
+    updates = [c for c in columns if c != sql.Identifier("code")]
+    query = sql.SQL(
+        "INSERT INTO {t} AS cur ({cols}) VALUES ({vals}) ON CONFLICT (code) DO UPDATE SET ({upd}) = ROW({exc}) "
+        "WHERE ({cur_cols}) IS DISTINCT FROM ({exc}) RETURNING (xmax = 0)"
+    ).format(
+        t=sql.Identifier(table), cols=sql.SQL(", ").join(columns), vals=sql.SQL(", ").join(values),
+        upd=sql.SQL(", ").join(updates),
+        exc=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(c) for c in updates),
+        cur_cols=sql.SQL(", ").join(sql.SQL("cur.{}").format(c) for c in updates),
+    )
+    row = cur.execute(query, params).fetchone()
+    return None if row is None else bool(row[0])
+
+
+def read_inventory(conn: psycopg.Connection) -> Inventory:
+    """The whole registry as an :class:`Inventory` (for export)."""
+    inv = Inventory()
+    inv.networks = [Network(*r) for r in conn.execute("SELECT code, name FROM networks ORDER BY code")]
+    inv.plants = [Plant(*r) for r in conn.execute(
+        "SELECT code, name, network, kind, capacity_mw, latitude, longitude FROM plants ORDER BY code")]
+    inv.substations = [Substation(*r) for r in conn.execute(
+        "SELECT code, name, network, address, latitude, longitude FROM substations ORDER BY code")]
+    inv.devices = [Device(code=r[0], host=r[1], profile=r[2], substation=r[3], plant=r[4], port=r[5],
+                          unit_id=r[6], enabled=r[7]) for r in conn.execute(
+        """SELECT d.code, d.host, d.profile, s.code, p.code, d.port, d.unit_id, d.enabled FROM devices d
+           LEFT JOIN substations s ON s.id = d.substation_id LEFT JOIN plants p ON p.id = d.plant_id
+           ORDER BY d.code""")]
+    inv.meters = [Meter(*r) for r in conn.execute(
+        """SELECT m.code, d.code, s.code, p.code, m.register_capacity_kwh FROM meters m
+           LEFT JOIN devices d ON d.id = m.device_id LEFT JOIN substations s ON s.id = m.substation_id
+           LEFT JOIN plants p ON p.id = m.plant_id ORDER BY m.code""")]
+    inv.delivery_points = [DeliveryPoint(*r) for r in conn.execute(
+        """SELECT dp.code, dp.name, s.code, m.code, dp.address, dp.latitude, dp.longitude
+           FROM delivery_points dp JOIN substations s ON s.id = dp.substation_id
+           LEFT JOIN meters m ON m.id = dp.meter_id ORDER BY dp.code""")]
+    return inv

@@ -1,0 +1,162 @@
+"""The one settings object: environment variables prefixed ``REGIE_`` and an optional TOML file.
+
+Precedence, highest first: explicit arguments, environment, the config file named by
+``REGIE_CONFIG_FILE`` (or ``--config``), defaults. Outside the ``demo`` and ``development`` modes the
+application refuses to start with an empty or default secret (:meth:`Settings.check_secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from regie_chaleur.errors import SettingsError
+
+Mode = Literal["production", "development", "demo"]
+TimescaleMode = Literal["auto", "require", "off"]
+
+#: Secret used when none is configured in demo/development mode. Refused in production.
+INSECURE_DEV_SECRET = "insecure-development-secret-do-not-use-in-production"  # noqa: S105
+KNOWN_DEFAULT_SECRETS = frozenset({"", INSECURE_DEV_SECRET, "changeme", "change-me", "secret"})
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (embedded database, collector buffers, stored documents)."""
+    return platformdirs.user_data_path("regie-chaleur", appauthor=False)
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one process."""
+
+    model_config = SettingsConfigDict(env_prefix="REGIE_", extra="forbid", validate_default=True)
+
+    mode: Mode = Field("production", description="production, development or demo")
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL; empty: start the embedded server in data_dir"
+    )
+    timescaledb: TimescaleMode = Field(
+        "auto", description="auto: use the extension when present; require: fail without it; off: plain tables"
+    )
+    secret_key: SecretStr = Field(SecretStr(""), description="key signing sessions and CSRF tokens")
+    data_dir: Path = Field(default_factory=default_data_dir, description="local state directory")
+    http_host: str = Field("127.0.0.1", description="address the web server listens on")
+    http_port: int = Field(8000, ge=1, le=65535, description="port the web server listens on")
+    pool_min_size: int = Field(1, ge=0, description="database pool: connections kept open")
+    pool_max_size: int = Field(10, ge=1, description="database pool: connections at most")
+    log_level: str = Field("INFO", description="logging level")
+    auto_migrate: bool = Field(
+        False, description="apply pending migrations at start-up (always on in demo/development)"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("REGIE_CONFIG_FILE")
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise SettingsError(f"REGIE_CONFIG_FILE: no such file: {path}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def lenient(self) -> bool:
+        """True in demo and development modes, where defaults are accepted."""
+        return self.mode in ("demo", "development")
+
+    def effective_secret_key(self) -> str:
+        """The secret key, with the development fallback in lenient modes."""
+        value = self.secret_key.get_secret_value()
+        return value or (INSECURE_DEV_SECRET if self.lenient else value)
+
+    def check_secrets(self) -> None:
+        """Refuse an empty or default secret outside demo/development; name the setting.
+
+        Raises:
+            SettingsError: naming the environment variable to set.
+        """
+        if self.lenient:
+            return
+        if self.secret_key.get_secret_value() in KNOWN_DEFAULT_SECRETS:
+            raise SettingsError(
+                "REGIE_SECRET_KEY is empty or a known default; set a long random value "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) "
+                f"or run in demo/development mode (mode is {self.mode!r})"
+            )
+        if self.database_url is None:
+            raise SettingsError(
+                "REGIE_DATABASE_URL is empty: the embedded database is for demo/development only; "
+                "set the URL of the production PostgreSQL/TimescaleDB server"
+            )
+        password = _url_password(self.database_url.get_secret_value())
+        if password is not None and password in KNOWN_DEFAULT_SECRETS | {"postgres", "password"}:
+            raise SettingsError("REGIE_DATABASE_URL carries a default password; set a real one")
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain values, secrets masked (for `config show`)."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "database_url":
+                out[name] = mask_url(value.get_secret_value()) if value is not None else "(embedded server)"
+            elif isinstance(value, SecretStr):
+                out[name] = "**********" if value.get_secret_value() else "(empty)"
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        return out
+
+
+def _url_password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a database URL: ``postgresql://u:****@h/db``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, the optional file and ``overrides``.
+
+    Raises:
+        SettingsError: the file is missing or a value is invalid (the message names the field).
+    """
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"REGIE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc

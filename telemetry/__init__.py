@@ -1,0 +1,1 @@
+"""Telemetry: Modbus device profiles, collectors, store-and-forward buffer, writer and simulator."""

@@ -1,0 +1,5 @@
+"""Errors of the telemetry package."""
+
+
+class TelemetryError(Exception):
+    """Base class of telemetry errors."""
