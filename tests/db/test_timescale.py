@@ -31,7 +31,7 @@ SPEC = RollupSpec(
 
 def _series(db: Database) -> None:
     with db.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        cur.execute("CREATE TABLE demo_series (ts timestamptz NOT NULL, device_id int NOT NULL, value double precision)")
+        cur.execute("CREATE TABLE demo_series (ts timestamptz NOT NULL, device_id int NOT NULL, value float8)")
         create_time_table(cur, db.caps, "demo_series", "ts", "1 day")
         create_rollup(cur, db.caps, SPEC, {"device_id": "int", "avg_value": "double precision",
                                            "max_value": "double precision", "n": "bigint"})

@@ -11,7 +11,8 @@ import threading
 class TcpProxy:
     """Forward 127.0.0.1:<port> to ``target``; :meth:`stop` cuts every connection, :meth:`start` resumes."""
 
-    def __init__(self, target_host: str, target_port: int, listen_port: int = 0) -> None:
+    def __init__(self, target_host: str, target_port: int | None, listen_port: int = 0) -> None:
+        """``target_port`` None: ``target_host`` is a Unix socket path."""
         self.target = (target_host, target_port)
         self.port = listen_port
         self._listener: socket.socket | None = None
@@ -51,13 +52,32 @@ class TcpProxy:
             except OSError:
                 return
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                upstream = self._connect_upstream()
             except OSError:
                 client.close()
                 continue
             with self._lock:
                 self._conns += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _connect_upstream(self) -> socket.socket:
+        host, port = self.target
+        if port is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(host)
+            return sock
+        return socket.create_connection((host, port), timeout=5)
+
+    @classmethod
+    def for_postgres(cls, url: str) -> tuple[TcpProxy, str]:
+        """A started proxy in front of the server of ``url``, and the URL through the proxy."""
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params = conninfo_to_dict(url)
+        host, port = str(params.get("host") or "localhost"), int(params.get("port") or 5432)
+        proxy = cls(f"{host}/.s.PGSQL.{port}", None) if host.startswith("/") else cls(host, port)
+        proxy.start()
+        return proxy, make_conninfo(url, host="127.0.0.1", port=str(proxy.port))
 
     def _pump(self, a: socket.socket, b: socket.socket) -> None:
         sel = selectors.DefaultSelector()
