@@ -27,7 +27,7 @@ def test_environment_and_file_with_precedence(tmp_path: Path, monkeypatch: pytes
 
 def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGIE_CONFIG_FILE", "/nonexistent/regie.toml")
-    with pytest.raises(SettingsError, match="REGIE_CONFIG_FILE: no such file: /nonexistent/regie.toml"):
+    with pytest.raises(SettingsError, match=r"REGIE_CONFIG_FILE: no such file: /nonexistent/regie\.toml"):
         load_settings()
 
 
