@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.set_defaults(handler=cmd_serve)
 
+    collect = sub.add_parser("collect", help="poll the registry's devices into the database")
+    collect.add_argument("--shard", default="0/1", help="this collector's share of the fleet, i/n")
+    collect.set_defaults(handler=cmd_collect)
+
+    simulate = sub.add_parser("simulate", help="serve simulated substations over Modbus TCP")
+    simulate.add_argument("--substations", type=int, default=10, help="how many substations")
+    simulate.add_argument("--port", type=int, default=5020, help="TCP port of every substation")
+    simulate.add_argument("--base-address", default="127.1.0.0", help="substation i listens on base + i + 1")
+    simulate.add_argument("--latency-ms", type=float, default=0.0, help="added response latency [ms]")
+    simulate.add_argument("--write-inventory", type=Path, help="write the fleet's inventory (YAML) and exit")
+    simulate.add_argument("--ready-file", type=Path, help="file written once every server listens")
+    simulate.set_defaults(handler=cmd_simulate)
+
     sched = sub.add_parser("scheduler", help="run the periodic jobs (rollups, retention)")
     sched.add_argument("--every", type=float, default=300.0, help="seconds between passes")
     sched.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -139,7 +152,7 @@ def cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings)
     try:
         with db.pool.connection() as conn:
-            report = import_inventory_text(conn, text, str(path), profiles=_known_profiles())
+            report = import_inventory_text(conn, text, str(path), profiles=_known_profiles(settings))
     finally:
         db.close()
     print(f"{path}: {report}")
@@ -165,9 +178,36 @@ def cmd_network_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _known_profiles() -> set[str] | None:
-    """Device profile names shipped with telemetry (None until profiles exist)."""
-    return None
+def _known_profiles(settings: Settings) -> set[str]:
+    """Device profile names (shipped, plus REGIE_PROFILES_DIR)."""
+    from regie_chaleur.telemetry_service import profiles_for
+
+    return set(profiles_for(settings))
+
+
+def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
+    settings.check_secrets()
+    from regie_chaleur.db.database import open_database
+    from regie_chaleur.telemetry_service import Shard, run_collector
+
+    shard = Shard.parse(args.shard)
+    db = open_database(settings)  # migrates in demo/development; keeps an embedded server alive
+    try:
+        return run_collector(settings, db.url, shard)
+    finally:
+        db.close()
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.telemetry_service import fleet_inventory, profiles_for, run_simulator
+    from telemetry.simulator.fleet import fleet_specs
+
+    specs = fleet_specs(args.substations, args.port, args.base_address)
+    if args.write_inventory:
+        args.write_inventory.write_text(fleet_inventory(specs), encoding="utf-8")
+        print(f"wrote the inventory of {len(specs)} simulated substations to {args.write_inventory}")
+        return 0
+    return run_simulator(specs, profiles_for(settings), args.latency_ms / 1000.0, args.ready_file)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

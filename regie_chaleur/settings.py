@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(1, ge=0, description="database pool: connections kept open")
     pool_max_size: int = Field(10, ge=1, description="database pool: connections at most")
     log_level: str = Field("INFO", description="logging level")
+    collector_timeout_s: float = Field(2.0, gt=0, description="Modbus request timeout [s]")
+    collector_retries: int = Field(1, ge=0, le=10, description="extra attempts of a failed read")
+    collector_backoff_initial_s: float = Field(1.0, gt=0, description="reconnect backoff, first wait [s]")
+    collector_backoff_max_s: float = Field(60.0, gt=0, description="reconnect backoff ceiling [s]")
+    collector_buffer_max_samples: int = Field(20_000_000, ge=1000, description="store-and-forward bound [values]")
+    collector_metrics_port: int | None = Field(None, ge=1, le=65535, description="Prometheus /metrics port")
+    profiles_dir: Path | None = Field(None, description="extra device profiles (*.yaml)")
     auto_migrate: bool = Field(
         False, description="apply pending migrations at start-up (always on in demo/development)"
     )

@@ -1,0 +1,85 @@
+"""Writer: batched binary COPY of readings into the time-series tables.
+
+Rows go through a temporary staging table (COPY cannot skip conflicts) and then
+``INSERT ... ON CONFLICT DO NOTHING`` on the natural key, so a replayed batch never duplicates:
+
+- ``substation_samples`` (wide): one row per device and response time, a column per canonical
+  quantity plus its quality; key (device_id, time);
+- ``device_samples`` (narrow): one row per free-named point; key (device_id, point, time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from telemetry.samples import NARROW_COLUMNS, WIDE_COLUMNS, WIDE_QUANTITIES, WIDE_SQL_TYPES, Reading
+
+_INT_QUANTITIES = [q for q in WIDE_QUANTITIES if WIDE_SQL_TYPES[q].startswith("int")]
+_WIDE_TYPES = (["timestamptz", "int8"] + [WIDE_SQL_TYPES[q] for q in WIDE_QUANTITIES]
+               + ["int2"] * len(WIDE_QUANTITIES))
+_NARROW_TYPES = ["timestamptz", "int8", "text", "float8", "int2"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    rows_offered: int
+    rows_inserted: int  # rows new to the database (a replay inserts 0)
+    samples: int  # values carried by the readings
+
+
+def _prepare_wide(row: tuple[object, ...]) -> tuple[object, ...]:
+    out = list(row)
+    for q in _INT_QUANTITIES:
+        i = 2 + WIDE_QUANTITIES.index(q)
+        if out[i] is not None:
+            out[i] = round(out[i])  # type: ignore[call-overload]
+    return tuple(out)
+
+
+def write_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> WriteResult:
+    """Write readings in one transaction; idempotent (conflicting rows are skipped)."""
+    wide = [_prepare_wide(r) for r in (x.wide_row() for x in readings) if r is not None]
+    narrow = [row for x in readings for row in x.narrow_rows()]
+    inserted = 0
+    with conn.transaction(), conn.cursor() as cur:
+        for table, columns, types, rows in (
+            ("substation_samples", WIDE_COLUMNS, _WIDE_TYPES, wide),
+            ("device_samples", NARROW_COLUMNS, _NARROW_TYPES, narrow),
+        ):
+            if not rows:
+                continue
+            stage = sql.Identifier(f"_stage_{table}")
+            cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
+                                "ON COMMIT DELETE ROWS").format(stage, sql.Identifier(table)))
+            cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, cols)) as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+                sql.Identifier(table), cols, cols, stage))
+            inserted += cur.rowcount
+    return WriteResult(len(wide) + len(narrow), inserted, sum(r.sample_count for r in readings))
+
+
+def write_health(pool: ConnectionPool, rows: Sequence[tuple[object, ...]]) -> None:
+    """Upsert device health rows: (device_id, last_success, last_attempt, polls, successes,
+    consecutive_failures, last_latency_s, avg_latency_s, last_error)."""
+    if not rows:
+        return
+    with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO device_health (device_id, last_success, last_attempt, polls, successes,
+                   consecutive_failures, last_latency_s, avg_latency_s, last_error, updated_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+               ON CONFLICT (device_id) DO UPDATE SET last_success = EXCLUDED.last_success,
+                   last_attempt = EXCLUDED.last_attempt, polls = EXCLUDED.polls, successes = EXCLUDED.successes,
+                   consecutive_failures = EXCLUDED.consecutive_failures, last_latency_s = EXCLUDED.last_latency_s,
+                   avg_latency_s = EXCLUDED.avg_latency_s, last_error = EXCLUDED.last_error, updated_at = now()""",
+            rows,
+        )
