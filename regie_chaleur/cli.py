@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--substations", type=int, default=10, help="how many substations")
     simulate.add_argument("--port", type=int, default=5020, help="TCP port of every substation")
     simulate.add_argument("--base-address", default="127.1.0.0", help="substation i listens on base + i + 1")
+    simulate.add_argument("--shared-host", help="all substations on this host, at port + i (containers)")
+    simulate.add_argument("--advertise-host", help="host name written in --write-inventory (with --shared-host)")
     simulate.add_argument("--latency-ms", type=float, default=0.0, help="added response latency [ms]")
     simulate.add_argument("--write-inventory", type=Path, help="write the fleet's inventory (YAML) and exit")
     simulate.add_argument("--ready-file", type=Path, help="file written once every server listens")
@@ -202,8 +205,10 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.telemetry_service import fleet_inventory, profiles_for, run_simulator
     from telemetry.simulator.fleet import fleet_specs
 
-    specs = fleet_specs(args.substations, args.port, args.base_address)
+    specs = fleet_specs(args.substations, args.port, args.base_address, shared_host=args.shared_host)
     if args.write_inventory:
+        if args.advertise_host:
+            specs = [dataclasses.replace(s, host=args.advertise_host) for s in specs]
         args.write_inventory.write_text(fleet_inventory(specs), encoding="utf-8")
         print(f"wrote the inventory of {len(specs)} simulated substations to {args.write_inventory}")
         return 0

@@ -186,8 +186,8 @@ class Collector:
             if server is not None:
                 server.close()
             await asyncio.to_thread(self.forwarder.stop)
-            log.info("collector stopped: %d values committed, %d batches left in the buffer",
-                     self.stats.samples_committed, self.buffer.pending_batches)
+            log.info("collector stopped: %d values emitted, %d values committed, %d batches left in the buffer",
+                     self.stats.samples_emitted, self.stats.samples_committed, self.buffer.pending_batches)
             self.buffer.close()
 
     def request_stop(self) -> None:
@@ -202,7 +202,8 @@ class Collector:
                 while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
                     pass
                 if request.split(b" ")[1:2] == [b"/metrics"]:
-                    body = prometheus_text(self.stats, self.buffer.pending_batches).encode()
+                    body = prometheus_text(self.stats, self.buffer.pending_batches,
+                                           list(self.forwarder.latency.values)).encode()
                     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
                 else:
                     body, head = b"not found\n", b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"

@@ -68,8 +68,12 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def prometheus_text(stats: CollectorStats, pending_batches: int) -> str:
-    """Prometheus exposition format (text 0.0.4) of the collector's state."""
+def prometheus_text(stats: CollectorStats, pending_batches: int, latencies: list[float] | None = None) -> str:
+    """Prometheus exposition format (text 0.0.4) of the collector's state.
+
+    Args:
+        latencies: response-to-commit latencies [s] observed so far, summarised as quantiles.
+    """
     lines = [
         "# HELP regie_collector_samples_emitted_total Values decoded from device responses.",
         "# TYPE regie_collector_samples_emitted_total counter",
@@ -90,6 +94,13 @@ def prometheus_text(stats: CollectorStats, pending_batches: int) -> str:
         "# TYPE regie_collector_requests_total counter",
     ]
     lines += [f'regie_collector_requests_total{{function="{fc}"}} {n}' for fc, n in sorted(stats.requests_sent.items())]
+    if latencies:
+        ordered = sorted(latencies)
+        lines += ["# HELP regie_collector_response_to_commit_seconds From a device's response to its commit.",
+                  "# TYPE regie_collector_response_to_commit_seconds summary"]
+        lines += [f'regie_collector_response_to_commit_seconds{{quantile="{q}"}} '
+                  f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))]}" for q in (0.5, 0.9, 0.99)]
+        lines.append(f"regie_collector_response_to_commit_seconds_count {len(ordered)}")
     per_device: list[tuple[str, str, str, Callable[[DeviceHealth], object]]] = [
         ("regie_device_polls_total", "counter", "Polls attempted.", lambda h: h.polls),
         ("regie_device_successes_total", "counter", "Polls answered.", lambda h: h.successes),

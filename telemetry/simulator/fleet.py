@@ -38,8 +38,12 @@ class SimulatedSubstationSpec:
 
 
 def fleet_specs(count: int, port: int = 5020, base_address: str = "127.1.0.0", prefix: str = "SIM",
-                with_controllers: bool = True) -> list[SimulatedSubstationSpec]:
-    """Specs of ``count`` substations (deterministic)."""
+                with_controllers: bool = True, shared_host: str | None = None) -> list[SimulatedSubstationSpec]:
+    """Specs of ``count`` substations (deterministic).
+
+    By default substation i listens on ``base_address + i + 1`` at ``port``; with ``shared_host``
+    (e.g. ``0.0.0.0`` in a container) they all listen on that host at ``port + i``.
+    """
     specs = []
     for i in range(count):
         code = f"{prefix}-{i + 1:05d}"
@@ -49,8 +53,8 @@ def fleet_specs(count: int, port: int = 5020, base_address: str = "127.1.0.0", p
             ctl = CONTROLLER_PROFILES[(i // 2) % 2]
             devices.append(SimulatedDeviceSpec(f"{code}-CTL", 254 if ctl == "danfoss-ecl-310" else 2, ctl,
                                                "controller"))
-        specs.append(SimulatedSubstationSpec(code, simulated_address(i, base_address), port, seed=i + 1,
-                                             devices=tuple(devices)))
+        host, p = (shared_host, port + i) if shared_host else (simulated_address(i, base_address), port)
+        specs.append(SimulatedSubstationSpec(code, host, p, seed=i + 1, devices=tuple(devices)))
     return specs
 
 

@@ -221,3 +221,27 @@ def test_sigkill_mid_batch_then_restart_loses_and_doubles_nothing(db: Database, 
     assert len(keys) == len(set(keys))
     assert len(per_device) == 20
     assert all(n > 20 for _, n in per_device)
+
+
+def test_metrics_endpoint_serves_prometheus_text(db: Database, fleet: SimulatorThread,
+                                                 profiles: dict[str, Profile], tmp_path: Path) -> None:
+    import httpx
+
+    from tests.support.http_server import free_port
+
+    port = free_port()
+    collector = Collector(device_configs(fleet, profiles)[:4], db.pool, tmp_path / "b.sqlite",
+                          PollSettings(timeout_s=0.5), metrics_port=port)
+    seen: dict[str, str] = {}
+
+    def scrape() -> None:
+        time.sleep(1.5)
+        seen["metrics"] = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        seen["missing"] = str(httpx.get(f"http://127.0.0.1:{port}/other").status_code)
+
+    run_collector(collector, 0, scrape)
+    text = seen["metrics"]
+    assert "# TYPE regie_collector_samples_committed_total counter" in text
+    assert 'regie_device_polls_total{device="SIM-00001-MTR"}' in text
+    assert 'regie_collector_requests_total{function="4"}' in text
+    assert seen["missing"] == "404"
