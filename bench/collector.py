@@ -27,15 +27,15 @@ import psycopg
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import ensure_debian_package, process_cpu_seconds, record, scratch_database, table  # noqa: E402
-from regie_chaleur.telemetry_service import fleet_inventory  # noqa: E402
-from telemetry.planning import plan_blocks  # noqa: E402
-from telemetry.poller import READ_METHODS  # noqa: E402
-from telemetry.profiles import load_profile, shipped_profile_paths  # noqa: E402
-from telemetry.quality import Quality  # noqa: E402
-from telemetry.samples import WIDE_QUANTITIES, Reading  # noqa: E402
-from telemetry.simulator.fleet import fleet_specs  # noqa: E402
-from telemetry.writer import write_readings  # noqa: E402
+from bench._common import ensure_debian_package, process_cpu_seconds, record, scratch_database, table
+from regie_chaleur.telemetry_service import fleet_inventory
+from telemetry.planning import plan_blocks
+from telemetry.poller import READ_METHODS
+from telemetry.profiles import load_profile, shipped_profile_paths
+from telemetry.quality import Quality
+from telemetry.samples import WIDE_QUANTITIES, Reading
+from telemetry.simulator.fleet import fleet_specs
+from telemetry.writer import write_readings
 
 CLI = [sys.executable, "-m", "regie_chaleur.cli"]
 METRIC = re.compile(r'^([a-z_]+)(\{[^}]*\})? (\S+)$')
@@ -94,9 +94,10 @@ def db_samples(url: str) -> tuple[int, int, int]:
     """(values stored, rows, distinct keys) over both sample tables."""
     qualities = " + ".join(f"({q}_q IS NOT NULL)::int" for q in WIDE_QUANTITIES)
     with psycopg.connect(url) as conn:
-        wide = conn.execute(f"SELECT coalesce(sum({qualities}), 0), count(*), "  # noqa: S608
+        wide = conn.execute(f"SELECT coalesce(sum({qualities}), 0), count(*), "
                             "count(DISTINCT (device_id, time)) FROM substation_samples").fetchone()
-        narrow = conn.execute("SELECT count(*), count(DISTINCT (device_id, point, time)) FROM device_samples").fetchone()
+        narrow = conn.execute(
+            "SELECT count(*), count(DISTINCT (device_id, point, time)) FROM device_samples").fetchone()
     assert wide is not None and narrow is not None
     return int(wide[0]) + int(narrow[0]), int(wide[1]) + int(narrow[0]), int(wide[2]) + int(narrow[1])
 
