@@ -254,6 +254,13 @@ def main() -> None:
         finally:
             sim.send_signal(signal.SIGTERM)
             sim.wait(60)
+        slow_latency = max(float(x) for x in args.latencies.split(","))
+        sim = start_simulator(min(args.substations, 1000), args.port, slow_latency, workdir)
+        try:
+            sequential_slow = asyncio.run(sequential_poller(specs[:1000], profiles, args.peer_seconds))
+        finally:
+            sim.send_signal(signal.SIGTERM)
+            sim.wait(60)
         copy = copy_rate(url, 200_000)
 
     needed = args.substations * blocks / args.interval
@@ -267,6 +274,7 @@ def main() -> None:
     body += "\n\n" + table(["peer on the same simulator / database", "figure"], [
         ["needed by the fleet (requests/s)", f"{needed:,.0f}"],
         ["sequential poller, one request at a time (requests/s)", f"{sequential:,.0f}"],
+        [f"sequential poller with +{slow_latency:g} ms per answer (requests/s)", f"{sequential_slow:,.0f}"],
         ["Debian mbpoll, one process per request (requests/s)", f"{mbpoll:,.0f}" if mbpoll else "not available"],
         ["raw binary COPY of the same wide rows (rows/s)", f"{copy:,.0f}"],
     ])

@@ -232,12 +232,12 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings)
     try:
         if args.once:
-            print(json.dumps(run_maintenance_once(db.pool), default=str))
+            print(json.dumps(run_maintenance_once(db.pool, notify=settings.notifier()), default=str))
             return 0
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        run_maintenance_loop(db.pool, stop, args.every)
+        run_maintenance_loop(db.pool, stop, args.every, settings.notifier())
     finally:
         db.close()
     return 0

@@ -41,7 +41,7 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
     print(f"regie-chaleur demo: database ready ({where}, mode {db.caps.mode}, "
           f"{len(db.applied)} migration(s) applied)", flush=True)
     stop = threading.Event()
-    jobs = threading.Thread(target=run_maintenance_loop, args=(db.pool, stop, 60.0), daemon=True,
+    jobs = threading.Thread(target=run_maintenance_loop, args=(db.pool, stop, 60.0, settings.notifier()), daemon=True,
                             name="maintenance")
     jobs.start()
     try:

@@ -1,43 +1,65 @@
-"""The project's own maintenance jobs, where TimescaleDB's policies are not available.
+"""Periodic jobs: operations rollups, retention, alarm evaluation, the daily signature check.
 
-- rollup refresh: every own rollup table recomputed over its lookback window;
-- retention: ``drop_chunks`` on Apache-edition hypertables, ``DELETE`` on plain tables.
+- rollups: ``substation_hourly`` (own table, or TimescaleDB's policy refreshes the continuous
+  aggregate and our call only forces it), ``energy_hourly`` and ``substation_daily``, incrementally
+  from the last watermark minus an overlap (late rows up to 3 h old are picked up by every pass; a
+  nightly pass re-covers the last two days for replays of longer outages);
+- retention: ``drop_chunks`` on Apache-edition hypertables, ``DELETE`` on plain tables (the community
+  edition's policies do it themselves);
+- alarms: one evaluation pass over the fleet; signature anomalies once a day for the day before.
 
-Run by ``regie-chaleur scheduler`` (and by the demo) at a fixed cadence. In the community edition the
-database's own policies do the same and these jobs find nothing to do.
+Run by ``regie-chaleur scheduler`` and by the demo. A failing pass is logged and retried next tick.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from regie_chaleur.db.timescale import apply_retention, refresh_due_rollups
+from regie_chaleur.db.timescale import apply_retention
+from regie_chaleur.operations.alarms import evaluate_alarms, evaluate_signature_anomalies
+from regie_chaleur.operations.rollups import refresh_operations
 
 log = logging.getLogger(__name__)
+PARIS = ZoneInfo("Europe/Paris")
+OVERLAP = timedelta(hours=3)
+NIGHTLY_LOOKBACK = timedelta(days=2)
 
 
-def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None) -> dict[str, object]:
-    """One pass of both jobs; returns what was done (for logs and tests)."""
+def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
+                         notify: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, object]:
+    """One pass of every job; returns what was done (for logs and tests)."""
     now = now or datetime.now(UTC)
     with pool.connection() as conn:
-        refreshed = refresh_due_rollups(conn, now)
+        row = conn.execute("SELECT refreshed_until FROM rollup_state WHERE name = 'operations'").fetchone()
+        last: datetime | None = row[0] if row else None
+        nightly = last is None or last.astimezone(PARIS).date() != now.astimezone(PARIS).date()
+        start = now - NIGHTLY_LOOKBACK if nightly or last is None else min(last, now) - OVERLAP
+        refresh_operations(conn, start, now)
         retained = apply_retention(conn, now)
-    return {"rollups_refreshed": refreshed, "retention": retained}
+        result = evaluate_alarms(conn, now, notify)
+        signature = None
+        if nightly:
+            signature = evaluate_signature_anomalies(conn, (now.astimezone(PARIS) - timedelta(days=1)).date(),
+                                                     now, notify)
+    return {"rollups_from": start.isoformat(), "retention": retained, "alarms_raised": len(result.raised),
+            "alarms_cleared": len(result.cleared), "alarms_open": result.open,
+            "signature_anomalies": len(signature.raised) if signature else 0}
 
 
-def run_maintenance_loop(pool: ConnectionPool, stop: threading.Event, every_s: float = 300.0) -> None:
-    """Run :func:`run_maintenance_once` every ``every_s`` seconds [s] until ``stop`` is set.
-
-    A failing pass is logged and retried at the next tick; the loop never dies of one.
-    """
+def run_maintenance_loop(pool: ConnectionPool, stop: threading.Event, every_s: float = 300.0,
+                         notify: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+    """Run :func:`run_maintenance_once` every ``every_s`` seconds [s] until ``stop`` is set."""
     while not stop.is_set():
         try:
-            done = run_maintenance_once(pool)
+            done = run_maintenance_once(pool, notify=notify)
             log.info("maintenance: %s", done)
         except psycopg.Error as exc:
             log.warning("maintenance pass failed, retrying in %.0f s: %s", every_s, exc)

@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     collector_buffer_max_samples: int = Field(20_000_000, ge=1000, description="store-and-forward bound [values]")
     collector_metrics_port: int | None = Field(None, ge=1, le=65535, description="Prometheus /metrics port")
     profiles_dir: Path | None = Field(None, description="extra device profiles (*.yaml)")
+    notify_webhook_url: str | None = Field(None, description="alarm webhook (JSON POST)")
+    notify_min_severity: Literal["info", "warning", "critical"] = Field("warning", description="alarms notified")
+    smtp_host: str | None = Field(None, description="SMTP server for alarm e-mails")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = Field("regie-chaleur@localhost")
+    smtp_to: str = Field("", description="comma-separated recipients of alarm e-mails")
+    smtp_user: str | None = Field(None)
+    smtp_password: SecretStr = Field(SecretStr(""))
+    smtp_starttls: bool = Field(False)
     auto_migrate: bool = Field(
         False, description="apply pending migrations at start-up (always on in demo/development)"
     )
@@ -92,6 +101,15 @@ class Settings(BaseSettings):
         """The secret key, with the development fallback in lenient modes."""
         value = self.secret_key.get_secret_value()
         return value or (INSECURE_DEV_SECRET if self.lenient else value)
+
+    def notifier(self) -> Any:
+        """The alarm notifier these settings describe (webhook and/or e-mail)."""
+        from regie_chaleur.operations.notify import Notifier
+
+        return Notifier(webhook_url=self.notify_webhook_url, smtp_host=self.smtp_host, smtp_port=self.smtp_port,
+                        smtp_from=self.smtp_from, smtp_to=[a.strip() for a in self.smtp_to.split(",") if a.strip()],
+                        smtp_user=self.smtp_user, smtp_password=self.smtp_password.get_secret_value() or None,
+                        smtp_starttls=self.smtp_starttls, min_severity=self.notify_min_severity)
 
     def check_secrets(self) -> None:
         """Refuse an empty or default secret outside demo/development; name the setting.

@@ -67,6 +67,27 @@ def write_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> Wri
     return WriteResult(len(wide) + len(narrow), inserted, sum(r.sample_count for r in readings))
 
 
+def copy_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> int:
+    """Bulk path for history into an empty period: binary COPY straight into the tables (no staging,
+    no conflict check: a conflicting row fails the whole transaction). Returns rows written."""
+    wide = [_prepare_wide(r) for r in (x.wide_row() for x in readings) if r is not None]
+    narrow = [row for x in readings for row in x.narrow_rows()]
+    with conn.transaction(), conn.cursor() as cur:
+        for table, columns, types, rows in (
+            ("substation_samples", WIDE_COLUMNS, _WIDE_TYPES, wide),
+            ("device_samples", NARROW_COLUMNS, _NARROW_TYPES, narrow),
+        ):
+            if not rows:
+                continue
+            cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table), cols)
+            with cur.copy(statement) as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+    return len(wide) + len(narrow)
+
+
 def write_health(pool: ConnectionPool, rows: Sequence[tuple[object, ...]]) -> None:
     """Upsert device health rows: (device_id, last_success, last_attempt, polls, successes,
     consecutive_failures, last_latency_s, avg_latency_s, last_error)."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from typing import Literal
 
 import psycopg
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from pydantic import BaseModel, Field
 
 from regie_chaleur import __version__
+from regie_chaleur.api.deps import DbDep
 from regie_chaleur.db.database import Database
 
 
@@ -25,14 +26,6 @@ class Health(BaseModel):
     timescaledb_version: str | None = Field(examples=["2.19.3"])
     schema_version: str | None = Field(description="last applied migration", examples=["m0002_registry"])
     version: str = Field(description="regie-chaleur version")
-
-
-def get_db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-DbDep = Annotated[Database, Depends(get_db)]
 
 
 def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
@@ -54,6 +47,9 @@ def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None) -
         openapi_url="/api/v1/openapi.json",
     )
     app.state.db = db
+    from regie_chaleur.api.operations import router as operations_router
+
+    app.include_router(operations_router)
 
     @app.get("/health", response_model=Health, tags=["system"],
              responses={503: {"model": Health, "description": "database unreachable"}})

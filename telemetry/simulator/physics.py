@@ -4,8 +4,9 @@
   deterministic weather noise (a sum of slow sines), so any time can be evaluated directly.
 - Load: space heating proportional to (heating limit − outdoor) / (heating limit − design outdoor),
   with a night setback and a morning boost (Europe/Paris hours), plus domestic hot water.
-- Primary side: network supply temperature from a curve on outdoor temperature, a ΔT growing with
-  the load; flow from P = ρ·c·Q·ΔT, i.e. Q [m³/h] = P [kW] / (1.163 · ΔT [K]).
+- Primary side: network supply temperature from a curve on outdoor temperature (75-105 °C), a
+  return temperature of 42-50 °C rising with the load; flow from P = ρ·c·Q·ΔT, i.e.
+  Q [m³/h] = P [kW] / (1.163 · ΔT [K]).
 - Counters: energy [kWh] and volume [m³] integrate power and flow (trapezoids) and wrap at the
   register capacity.
 """
@@ -70,7 +71,11 @@ class State:
 
 def compute_state(b: Building, t: datetime, t_outdoor: float) -> State:
     """The substation's operating point at ``t`` for an outdoor temperature [°C]."""
-    local_hour = t.astimezone(PARIS).hour
+    return state_at_hour(b, t.astimezone(PARIS).hour, t_outdoor)
+
+
+def state_at_hour(b: Building, local_hour: int, t_outdoor: float) -> State:
+    """The operating point at a Europe/Paris hour of day and an outdoor temperature [°C]."""
     heating = max(0.0, min(1.3, (b.heating_limit_c - t_outdoor) / (b.heating_limit_c - b.design_outdoor_c)))
     if local_hour >= 22 or local_hour < 5:
         heating *= 0.8
@@ -80,7 +85,8 @@ def compute_state(b: Building, t: datetime, t_outdoor: float) -> State:
     power = b.design_power_kw * (heating + b.dhw_share * dhw_profile)
     share = power / (b.design_power_kw * 1.3)
     t_supply = 75.0 + 30.0 * max(0.0, min(1.0, (15.0 - t_outdoor) / 22.0))
-    delta_t = 25.0 + 18.0 * min(1.0, share)
+    t_return = 42.0 + 8.0 * min(1.0, share)  # a well-tuned substation returns at 42-50 °C
+    delta_t = t_supply - t_return
     flow = power / (RHO_C_KWH_PER_M3K * delta_t)
     t_sec_supply = 35.0 + 35.0 * min(1.0, heating) if heating > 0 else 55.0
     t_sec_return = t_sec_supply - (3.0 + 12.0 * min(1.0, heating))

@@ -1,0 +1,225 @@
+"""Operations API: network overview, substations, series, KPIs, alarms, audit. Thin routes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from regie_chaleur.api.deps import DbDep
+from regie_chaleur.operations import alarms as alarm_ops
+from regie_chaleur.operations.kpis import (
+    network_balance,
+    resolution_for,
+    substation_daily_kpis,
+    substation_series,
+    substation_statuses,
+)
+from regie_chaleur.operations.signatures import subscribed_power_audit
+
+router = APIRouter(prefix="/api/v1", tags=["operations"])
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="items matching, over all pages")
+    limit: int
+    offset: int
+
+
+class SubstationOut(BaseModel):
+    code: str
+    name: str
+    network: str
+    status: Literal["online", "offline", "alarm"]
+    last_seen: datetime | None
+    t_supply_primary: float | None = Field(description="[°C] mean of the last hour")
+    t_return_primary: float | None = Field(description="[°C] mean of the last hour")
+    delta_t: float | None = Field(description="[K] primary supply minus return")
+    power_kw: float | None = Field(description="[kW] mean of the last hour")
+    subscribed_power_kw: float | None = Field(description="[kW] sum over the substation's delivery points")
+    open_alarms: int
+
+
+class Overview(BaseModel):
+    at: datetime
+    substations: int
+    online: int
+    offline: int
+    load_kw: float | None = Field(description="[kW] sum of the substations' last-hour mean power")
+    t_supply_primary: float | None = Field(description="[°C] mean over online substations")
+    t_return_primary: float | None = Field(description="[°C] mean over online substations")
+    open_alarms: dict[str, int] = Field(description="open alarms by severity")
+    losses_yesterday_mwh: float | None = Field(description="[MWh] production minus deliveries")
+    losses_yesterday_pct: float | None = Field(description="[%] of production")
+
+
+class SeriesPoint(BaseModel):
+    t: datetime | date
+    t_supply_primary: float | None = Field(None, description="[°C]")
+    t_return_primary: float | None = Field(None, description="[°C]")
+    t_supply_secondary: float | None = Field(None, description="[°C]")
+    t_return_secondary: float | None = Field(None, description="[°C]")
+    t_outdoor: float | None = Field(None, description="[°C]")
+    flow: float | None = Field(None, description="[m³/h]")
+    power: float | None = Field(None, description="[kW]")
+    valve_position: float | None = Field(None, description="[%]")
+    energy_kwh: float | None = Field(None, description="[kWh] in the bucket, from the meter register")
+
+
+class Series(BaseModel):
+    code: str
+    resolution: Literal["raw", "hour", "day"]
+    points: list[SeriesPoint]
+
+
+class AlarmOut(BaseModel):
+    id: int
+    substation: str | None
+    device: str | None
+    rule: str
+    severity: str
+    state: str
+    message: str
+    value: float | None
+    threshold: float | None
+    raised_at: datetime
+    last_seen_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    ack_comment: str | None
+    cleared_at: datetime | None
+
+
+class AlarmAction(BaseModel):
+    by: str = Field(min_length=1, max_length=100, description="who acts (the signed-in user, once auth lands)")
+    comment: str = Field("", max_length=2000)
+
+
+@router.get("/network/overview", response_model=Overview)
+def overview(db: DbDep) -> Overview:
+    """Live tiles: substations online/offline, load, temperatures, open alarms, yesterday's losses."""
+    now = datetime.now(UTC)
+    with db.pool.connection() as conn:
+        statuses, total = substation_statuses(conn, now, limit=100_000)
+        by_severity: dict[str, int] = dict(conn.execute(
+            "SELECT severity, count(*) FROM alarms WHERE state <> 'cleared' GROUP BY 1").fetchall())
+        yesterday = (now - timedelta(days=1)).date()
+        balance = network_balance(conn, yesterday, yesterday)
+    online = [s for s in statuses if s.status != "offline"]
+
+    def mean(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return sum(present) / len(present) if present else None
+
+    powers = [s.power_kw for s in online if s.power_kw is not None]
+    return Overview(at=now, substations=total, online=len(online), offline=total - len(online),
+                    load_kw=sum(powers) if powers else None,
+                    t_supply_primary=mean([s.t_supply_primary for s in online]),
+                    t_return_primary=mean([s.t_return_primary for s in online]),
+                    open_alarms={k: int(v) for k, v in by_severity.items()},
+                    losses_yesterday_mwh=balance.losses_mwh if balance.production_mwh else None,
+                    losses_yesterday_pct=balance.losses_pct)
+
+
+@router.get("/substations", response_model=Page[SubstationOut])
+def list_substations(db: DbDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                     offset: Annotated[int, Query(ge=0)] = 0,
+                     search: Annotated[str | None, Query(max_length=100)] = None) -> Page[SubstationOut]:
+    """Substations with their live status, paginated, ordered by code."""
+    with db.pool.connection() as conn:
+        items, total = substation_statuses(conn, datetime.now(UTC), limit=limit, offset=offset, search=search)
+    return Page[SubstationOut](items=[SubstationOut(**s.__dict__) for s in items], total=total, limit=limit,
+                               offset=offset)
+
+
+def _known_substation(db: Any, code: str) -> None:
+    with db.pool.connection() as conn:
+        if conn.execute("SELECT 1 FROM substations WHERE code = %s", (code,)).fetchone() is None:
+            raise HTTPException(404, f"sous-station inconnue : {code}")
+
+
+@router.get("/substations/{code}/series", response_model=Series)
+def series(db: DbDep, code: str, start: datetime, end: datetime,
+           resolution: Literal["auto", "raw", "hour", "day"] = "auto") -> Series:
+    """One substation's series over [start, end); ``auto`` picks raw (≤ 2 days), hour (≤ 62 days) or day."""
+    if end <= start:
+        raise HTTPException(422, "end must be after start")
+    _known_substation(db, code)
+    chosen = resolution_for(start, end) if resolution == "auto" else resolution
+    with db.pool.connection() as conn:
+        rows = substation_series(conn, code, start, end, chosen)
+    return Series(code=code, resolution=chosen, points=[SeriesPoint(**r) for r in rows])
+
+
+@router.get("/substations/{code}/kpis")
+def kpis(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
+    """Daily KPIs (Europe/Paris days): energy [kWh], volume [m³], kWh/m³, peak power [kW],
+    flow-weighted return [°C], ΔT [K], degree days (COSTIC, base 18 °C)."""
+    _known_substation(db, code)
+    with db.pool.connection() as conn:
+        return [k.__dict__ for k in substation_daily_kpis(conn, code, first, last)]
+
+
+@router.get("/network/balance")
+def balance(db: DbDep, first: date, last: date, network: str | None = None) -> dict[str, Any]:
+    """Production (plant meters) against deliveries over Europe/Paris days: losses [MWh, %],
+    flow-weighted network return [°C], peak load [kW]."""
+    with db.pool.connection() as conn:
+        return network_balance(conn, first, last, network).__dict__
+
+
+ALARM_SQL = """SELECT a.id, s.code, d.code, a.rule, a.severity, a.state, a.message, a.value, a.threshold,
+                      a.raised_at, a.last_seen_at, a.acknowledged_at, a.acknowledged_by, a.ack_comment, a.cleared_at
+               FROM alarms a LEFT JOIN substations s ON s.id = a.substation_id LEFT JOIN devices d ON d.id = a.device_id
+               WHERE (%(state)s::text IS NULL OR a.state = %(state)s OR (%(state)s = 'open' AND a.state <> 'cleared'))
+                 AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
+                 AND (%(sub)s::text IS NULL OR s.code = %(sub)s)"""
+
+
+@router.get("/alarms", response_model=Page[AlarmOut])
+def list_alarms(db: DbDep, state: Literal["open", "raised", "acknowledged", "cleared"] | None = None,
+                rule: str | None = None, substation: str | None = None,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                offset: Annotated[int, Query(ge=0)] = 0) -> Page[AlarmOut]:
+    """Alarms, newest first, filtered by state (``open`` = raised or acknowledged), rule, substation."""
+    params = {"state": state, "rule": rule, "sub": substation}
+    with db.pool.connection() as conn:
+        total = conn.execute(f"SELECT count(*) FROM ({ALARM_SQL}) x", params).fetchone()  # noqa: S608
+        rows = conn.execute(ALARM_SQL + " ORDER BY a.raised_at DESC, a.id DESC LIMIT %(limit)s OFFSET %(offset)s",
+                            {**params, "limit": limit, "offset": offset}).fetchall()
+    names = list(AlarmOut.model_fields)
+    return Page[AlarmOut](items=[AlarmOut(**dict(zip(names, r, strict=True))) for r in rows],
+                          total=int(total[0]) if total else 0, limit=limit, offset=offset)
+
+
+@router.post("/alarms/{alarm_id}/acknowledge", status_code=204)
+def acknowledge_alarm(db: DbDep, alarm_id: int, action: AlarmAction) -> None:
+    """raised → acknowledged (409 if the alarm is not raised)."""
+    with db.pool.connection() as conn:
+        try:
+            alarm_ops.acknowledge(conn, alarm_id, action.by, action.comment, datetime.now(UTC))
+        except alarm_ops.AlarmStateError as exc:
+            raise HTTPException(409, str(exc)) from exc
+
+
+@router.post("/alarms/{alarm_id}/clear", status_code=204)
+def clear_alarm(db: DbDep, alarm_id: int, action: AlarmAction) -> None:
+    """raised/acknowledged → cleared (409 if already cleared or unknown)."""
+    with db.pool.connection() as conn:
+        try:
+            alarm_ops.clear(conn, alarm_id, action.by, action.comment, datetime.now(UTC))
+        except alarm_ops.AlarmStateError as exc:
+            raise HTTPException(409, str(exc)) from exc
+
+
+@router.get("/audit/subscribed-power")
+def audit(db: DbDep, first: date, last: date, design_outdoor_c: float = -7.0) -> list[dict[str, Any]]:
+    """Weather-corrected measured peak against subscribed power, per delivery point, with the evidence."""
+    with db.pool.connection() as conn:
+        return [line.__dict__ for line in subscribed_power_audit(conn, first, last, design_outdoor_c)]

@@ -1,0 +1,1 @@
+"""Operations: rollups, KPIs, network balance, alarms and fault detection, signatures, audit."""

@@ -1,0 +1,199 @@
+"""KPIs read from the rollups: substation status and indicators, network balance, series.
+
+Units: temperatures °C, ΔT K, power kW, energy kWh (MWh for network totals), volume m³, flow m³/h,
+cooling indicator kWh/m³.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import pandas as pd
+import psycopg
+
+from models.degree_days import daily_degree_days
+from regie_chaleur.operations.rollups import paris_day_bounds
+
+Resolution = Literal["raw", "hour", "day"]
+
+
+@dataclass(frozen=True)
+class SubstationStatus:
+    code: str
+    name: str
+    network: str
+    status: Literal["online", "offline", "alarm"]
+    last_seen: datetime | None
+    t_supply_primary: float | None  # [°C] last hour
+    t_return_primary: float | None  # [°C] last hour
+    delta_t: float | None  # [K]
+    power_kw: float | None  # [kW] last hour mean
+    subscribed_power_kw: float | None  # [kW]
+    open_alarms: int
+
+
+def substation_statuses(conn: psycopg.Connection, now: datetime, offline_after_s: float = 600,
+                        limit: int = 100, offset: int = 0, search: str | None = None,
+                        ) -> tuple[list[SubstationStatus], int]:
+    """A page of substations with their live status, and the total count."""
+    pattern = f"%{search}%" if search else "%"
+    total_row = conn.execute("SELECT count(*) FROM substations WHERE code ILIKE %s OR name ILIKE %s",
+                             (pattern, pattern)).fetchone()
+    rows = conn.execute(
+        """
+        WITH page AS (
+            SELECT id, code, name, network FROM substations WHERE code ILIKE %(p)s OR name ILIKE %(p)s
+            ORDER BY code LIMIT %(limit)s OFFSET %(offset)s
+        ), recent AS (
+            SELECT d.substation_id, max(s.time) AS last_seen,
+                   avg(s.t_supply_primary) FILTER (WHERE s.t_supply_primary_q = 0) AS t_sup,
+                   avg(s.t_return_primary) FILTER (WHERE s.t_return_primary_q = 0) AS t_ret,
+                   avg(s.power) FILTER (WHERE s.power_q = 0) AS power
+            FROM page JOIN devices d ON d.substation_id = page.id
+            JOIN substation_samples s ON s.device_id = d.id AND s.time > %(now)s - interval '1 hour'
+                 AND s.time <= %(now)s AND s.power_q IS DISTINCT FROM 5 AND s.t_outdoor_q IS DISTINCT FROM 5
+            GROUP BY d.substation_id
+        )
+        SELECT page.code, page.name, page.network, r.last_seen, r.t_sup, r.t_ret, r.power,
+               (SELECT sum(subscribed_power_kw) FROM delivery_points dp WHERE dp.substation_id = page.id),
+               (SELECT count(*) FROM alarms a WHERE a.substation_id = page.id AND a.state <> 'cleared')
+        FROM page LEFT JOIN recent r ON r.substation_id = page.id ORDER BY page.code
+        """, {"p": pattern, "limit": limit, "offset": offset, "now": now}).fetchall()
+    out = []
+    for code, name, network, last_seen, t_sup, t_ret, power, subscribed, alarms in rows:
+        online = last_seen is not None and (now - last_seen).total_seconds() <= offline_after_s
+        status: Literal["online", "offline", "alarm"] = "offline" if not online else ("alarm" if alarms else "online")
+        out.append(SubstationStatus(code, name, network, status, last_seen, t_sup, t_ret,
+                                    t_sup - t_ret if t_sup is not None and t_ret is not None else None, power,
+                                    float(subscribed) if subscribed is not None else None, int(alarms)))
+    return out, int(total_row[0]) if total_row else 0
+
+
+SERIES_COLUMNS = ("t_supply_primary", "t_return_primary", "t_supply_secondary", "t_return_secondary", "t_outdoor",
+                  "flow", "power", "valve_position")
+
+
+def substation_series(conn: psycopg.Connection, code: str, start: datetime, end: datetime,
+                      resolution: Resolution) -> list[dict[str, Any]]:
+    """One substation's time series over [start, end) at a resolution (raw samples, hours or days).
+
+    Values are means over the substation's devices of good samples; ``energy_kwh`` (per hour or day)
+    comes from the meter register.
+    """
+    if resolution == "raw":
+        cols = ", ".join(f"avg({c}) FILTER (WHERE {c}_q = 0) AS {c}" for c in SERIES_COLUMNS)
+        query = f"""SELECT s.time AS t, {cols}, NULL::float8 AS energy_kwh FROM substation_samples s
+                    JOIN devices d ON d.id = s.device_id JOIN substations ss ON ss.id = d.substation_id
+                    WHERE ss.code = %(code)s AND s.time >= %(start)s AND s.time < %(end)s
+                    GROUP BY s.time ORDER BY s.time LIMIT 20000"""
+    elif resolution == "hour":
+        cols = ", ".join(f"avg(h.{c if c != 'power' else 'power_avg'}) AS {c}" for c in SERIES_COLUMNS)
+        query = f"""SELECT h.bucket AS t, {cols}, sum(e.energy_kwh) AS energy_kwh FROM substation_hourly h
+                    JOIN devices d ON d.id = h.device_id JOIN substations ss ON ss.id = d.substation_id
+                    LEFT JOIN energy_hourly e ON e.device_id = h.device_id AND e.bucket = h.bucket
+                    WHERE ss.code = %(code)s AND h.bucket >= %(start)s AND h.bucket < %(end)s
+                    GROUP BY h.bucket ORDER BY h.bucket"""
+    else:
+        query = """SELECT dd.day AS t, avg(dd.t_supply_avg) AS t_supply_primary,
+                          avg(dd.t_return_fw) AS t_return_primary,
+                          NULL::float8 AS t_supply_secondary, NULL::float8 AS t_return_secondary,
+                          avg(dd.t_outdoor_avg) AS t_outdoor, NULL::float8 AS flow, avg(dd.power_avg_kw) AS power,
+                          NULL::float8 AS valve_position, sum(dd.energy_kwh) AS energy_kwh
+                   FROM substation_daily dd JOIN devices d ON d.id = dd.device_id
+                   JOIN substations ss ON ss.id = d.substation_id
+                   WHERE ss.code = %(code)s AND dd.day >= (%(start)s AT TIME ZONE 'Europe/Paris')::date
+                     AND dd.day < (%(end)s AT TIME ZONE 'Europe/Paris')::date
+                   GROUP BY dd.day ORDER BY dd.day"""
+    cur = conn.execute(query, {"code": code, "start": start, "end": end})
+    names = [c.name for c in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def resolution_for(start: datetime, end: datetime) -> Resolution:
+    """The resolution a chart of [start, end) should ask for (a few hundred to a few thousand points)."""
+    span = end - start
+    if span <= timedelta(days=2):
+        return "raw"
+    if span <= timedelta(days=62):
+        return "hour"
+    return "day"
+
+
+@dataclass(frozen=True)
+class DailyKpi:
+    day: date
+    energy_kwh: float | None
+    volume_m3: float | None
+    kwh_per_m3: float | None  # cooling indicator [kWh/m³]
+    power_max_kw: float | None
+    t_return_fw: float | None  # flow-weighted return [°C]
+    delta_t: float | None  # [K]
+    dju: float | None  # COSTIC degree days, base 18 °C [K·day]
+
+
+def substation_daily_kpis(conn: psycopg.Connection, code: str, first: date, last: date) -> list[DailyKpi]:
+    """Per Europe/Paris day: energy, volume, kWh/m³, peak power, flow-weighted return, ΔT, DJU."""
+    rows = conn.execute(
+        """SELECT dd.day, sum(dd.energy_kwh), sum(dd.volume_m3), max(dd.power_max_kw), avg(dd.t_return_fw),
+                  avg(dd.t_supply_avg), min(dd.t_outdoor_min), max(dd.t_outdoor_max)
+           FROM substation_daily dd JOIN devices d ON d.id = dd.device_id JOIN substations s ON s.id = d.substation_id
+           WHERE s.code = %s AND dd.day BETWEEN %s AND %s GROUP BY dd.day ORDER BY dd.day""",
+        (code, first, last)).fetchall()
+    frame = pd.DataFrame(rows, columns=["day", "e", "v", "pmax", "tret", "tsup", "tmin", "tmax"])
+    dju = daily_degree_days(frame["tmin"].astype(float), frame["tmax"].astype(float)) if len(frame) else []
+    out = []
+    for i, r in frame.iterrows():
+        ok = pd.notna(r["tmin"]) and pd.notna(r["tmax"])
+        out.append(DailyKpi(r["day"], _f(r["e"]), _f(r["v"]),
+                            _f(r["e"] / r["v"]) if pd.notna(r["e"]) and pd.notna(r["v"]) and r["v"] else None,
+                            _f(r["pmax"]), _f(r["tret"]),
+                            _f(r["tsup"] - r["tret"]) if pd.notna(r["tsup"]) and pd.notna(r["tret"]) else None,
+                            float(dju.iloc[int(str(i))]) if ok else None))  # type: ignore[union-attr]
+    return out
+
+
+def _f(x: Any) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)
+
+
+@dataclass(frozen=True)
+class NetworkBalance:
+    first: date
+    last: date
+    production_mwh: float  # plant meters [MWh]
+    deliveries_mwh: float  # delivery-point meters [MWh]
+    losses_mwh: float  # production − deliveries [MWh]
+    losses_pct: float | None  # losses / production [%]
+    return_fw_c: float | None  # flow-weighted network return [°C]
+    peak_load_kw: float | None  # highest hourly sum of delivery power [kW]
+
+
+def network_balance(conn: psycopg.Connection, first: date, last: date, network: str | None = None) -> NetworkBalance:
+    """Production versus the sum of deliveries over Europe/Paris days first..last."""
+    lo, hi = paris_day_bounds(first, last)
+    row = conn.execute(
+        """SELECT
+             coalesce(sum(e.energy_kwh) FILTER (WHERE d.plant_id IS NOT NULL), 0),
+             coalesce(sum(e.energy_kwh) FILTER (WHERE dp.id IS NOT NULL), 0)
+           FROM energy_hourly e JOIN devices d ON d.id = e.device_id
+           LEFT JOIN meters m ON m.device_id = d.id LEFT JOIN delivery_points dp ON dp.meter_id = m.id
+           LEFT JOIN substations s ON s.id = d.substation_id LEFT JOIN plants p ON p.id = d.plant_id
+           WHERE e.bucket >= %(lo)s AND e.bucket < %(hi)s
+             AND (%(net)s::text IS NULL OR coalesce(s.network, p.network) = %(net)s)""",
+        {"lo": lo, "hi": hi, "net": network}).fetchone()
+    fw = conn.execute(
+        """SELECT sum(h.flow_x_return) / nullif(sum(h.flow_for_return), 0),
+                  (SELECT max(total) FROM (SELECT sum(h2.power_avg) AS total FROM substation_hourly h2
+                     JOIN devices d2 ON d2.id = h2.device_id JOIN meters m2 ON m2.device_id = d2.id
+                     JOIN delivery_points dp2 ON dp2.meter_id = m2.id
+                     WHERE h2.bucket >= %(lo)s AND h2.bucket < %(hi)s GROUP BY h2.bucket) peaks)
+           FROM substation_hourly h JOIN devices d ON d.id = h.device_id
+           WHERE d.substation_id IS NOT NULL AND h.bucket >= %(lo)s AND h.bucket < %(hi)s""",
+        {"lo": lo, "hi": hi}).fetchone()
+    production, deliveries = (float(x) / 1000 for x in row) if row else (0.0, 0.0)
+    losses = production - deliveries
+    return NetworkBalance(first, last, production, deliveries, losses,
+                          100 * losses / production if production else None,
+                          _f(fw[0]) if fw else None, _f(fw[1]) if fw else None)
