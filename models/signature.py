@@ -91,13 +91,19 @@ class Drift:
     slope_change: float  # relative change of the heating slope (0.15 = +15 %)
     base_change: float  # relative change of the base load
     limit_change_k: float  # [K] change of the heating limit
+    energy_change: dict[float, float]  # reference temperature [°C] -> relative change of expected energy
     drifted: bool
 
 
 def compare_signatures(before: Signature, after: Signature, tolerance: float = 0.15,
-                       limit_tolerance_k: float = 1.5) -> Drift:
-    """Season-on-season drift: relative slope/base change beyond ``tolerance`` or a limit shift."""
-    slope = (after.slope_kwh_day_k - before.slope_kwh_day_k) / before.slope_kwh_day_k if before.slope_kwh_day_k else 0.0
-    base = (after.base_kwh_day - before.base_kwh_day) / before.base_kwh_day if before.base_kwh_day else 0.0
-    limit = after.limit_c - before.limit_c
-    return Drift(slope, base, limit, abs(slope) > tolerance or abs(base) > tolerance or abs(limit) > limit_tolerance_k)
+                       reference_c: tuple[float, ...] = (0.0, 5.0)) -> Drift:
+    """Season-on-season drift: the expected daily energy at reference outdoor temperatures moved by
+    more than ``tolerance`` (relative). Judged on predictions, not on the parameters, because a season
+    that never crosses the heating limit leaves the limit and base poorly determined while their
+    predictions at heating temperatures stay exact."""
+    def rel(a: float, b: float) -> float:
+        return (b - a) / a if a else 0.0
+
+    changes = {t: rel(float(before.predict(t)), float(after.predict(t))) for t in reference_c}
+    return Drift(rel(before.slope_kwh_day_k, after.slope_kwh_day_k), rel(before.base_kwh_day, after.base_kwh_day),
+                 after.limit_c - before.limit_c, changes, any(abs(c) > tolerance for c in changes.values()))

@@ -200,6 +200,10 @@ def apply_observations(conn: psycopg.Connection, observations: list[Observation]
                             "VALUES (%s, %s, 'cleared', 'system', 'condition disparue')", (alarm_id, now))
                 cleared.append(int(alarm_id))  # type: ignore[arg-type]
     if notify is not None and new_alarms:
+        subs: dict[int, str] = dict(conn.execute("SELECT id, code FROM substations").fetchall())
+        devs: dict[int, str] = dict(conn.execute("SELECT id, code FROM devices").fetchall())
+        for a in new_alarms:
+            a["substation"], a["device"] = subs.get(a["substation_id"]), devs.get(a["device_id"])
         notify(new_alarms)
     still_open = len(open_alarms) + len(raised) - len(cleared)
     return PassResult(raised, cleared, still_open, len(observations))

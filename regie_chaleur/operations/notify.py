@@ -56,8 +56,9 @@ class Notifier:
         message["Subject"] = f"[régie chaleur] {len(alarms)} nouvelle(s) alarme(s) — {worst['message']}"
         message["From"] = self.smtp_from
         message["To"] = ", ".join(self.smtp_to)
-        lines = [f"- [{a['severity']}] {a['message']} (sous-station {a['substation_id']}, "
-                 f"équipement {a['device_id']}, {a['raised_at']})" for a in alarms]
+        lines = [f"- [{a['severity']}] {a['message']} (sous-station {a.get('substation') or '?'}"
+                 + (f", équipement {a['device']}" if a.get("device") else "") + f", {a['raised_at']})"
+                 for a in alarms]
         message.set_content("Nouvelles alarmes sur le réseau de chaleur :\n\n" + "\n".join(lines) + "\n")
         try:
             with smtplib.SMTP(self.smtp_host or "", self.smtp_port, timeout=self.timeout_s) as smtp:

@@ -88,3 +88,9 @@ class Simulator:
 
     async def stop(self) -> None:
         await asyncio.gather(*(s.stop() for s in self.servers.values()))
+        # requests held by a "no answer" fault are still sleeping: end them with the servers
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()
+                   and "handle_request" in repr(t.get_coro())]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

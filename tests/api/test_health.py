@@ -7,6 +7,7 @@ from psycopg_pool import ConnectionPool
 
 from regie_chaleur.api.app import create_app
 from regie_chaleur.db.database import Database
+from regie_chaleur.db.migrate import discover
 from tests.support.http_server import serve
 from tests.support.tcp_proxy import TcpProxy
 
@@ -21,7 +22,7 @@ def test_health_reports_database_and_mode(db: Database) -> None:
     assert body["status"] == "ok"
     assert body["database"] == "reachable"
     assert body["timescaledb_mode"] == db.caps.mode
-    assert body["schema_version"] == "m0002_registry"
+    assert body["schema_version"] == discover()[-1].id
     assert "/health" in openapi.json()["paths"]
     assert docs.status_code == 200
 

@@ -46,11 +46,12 @@ def test_anomalies_and_drift() -> None:
     sig = fit_signature(t, e)
     e2 = e.copy()
     e2.iloc[[5, 50]] += 1000
-    found = anomalies(sig, t, e2)
+    found = anomalies(sig, t, e2, k=4.0)
     assert list(found.index) == [5, 50]
     fouled = fit_signature(*synthetic(800.0, 150.0, 16.0, 20.0, seed=2))
     assert compare_signatures(sig, fouled).drifted
     assert compare_signatures(sig, fouled).slope_change == pytest.approx(0.25, abs=0.05)
+    assert compare_signatures(sig, fouled).energy_change[0.0] == pytest.approx(480 / 2720, abs=0.03)
     assert not compare_signatures(sig, fit_signature(*synthetic(800.0, 121.0, 16.0, 20.0, seed=3))).drifted
 
 

@@ -3,6 +3,8 @@ hysteresis, acknowledgement, history; notifications to a local webhook and SMTP 
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import socketserver
 import threading
@@ -74,16 +76,18 @@ def test_each_fault_raises_its_alarm_only_and_clears_after(network: Database) ->
     with network.pool.connection() as conn:
         first = evaluate_alarms(conn, NOW)
     assert open_alarms(network) == {(sub, rule) for sub, rule in FAULTY.items()}
-    assert len(first.raised) == len(FAULTY)
+    assert len(first.raised) == len(FAULTY) + 1  # SIM-00001 lost both its devices: one alarm each
     with network.pool.connection() as conn:
         again = evaluate_alarms(conn, NOW + timedelta(minutes=1))
     assert again.raised == []  # deduplicated: still open, not raised twice
     with network.pool.connection() as conn:
+        # the faults stopped in the data; the under-subscribed contract is corrected
+        conn.execute("UPDATE delivery_points SET subscribed_power_kw = 5000 WHERE code = 'PDL-SIM-00007'")
         later = evaluate_alarms(conn, LATER)
         history = conn.execute("SELECT event, count(*) FROM alarm_events GROUP BY 1 ORDER BY 1").fetchall()
     assert open_alarms(network) == set()
-    assert len(later.cleared) == len(FAULTY)
-    assert history == [("cleared", len(FAULTY)), ("raised", len(FAULTY))]
+    assert len(later.cleared) == len(FAULTY) + 1
+    assert history == [("cleared", len(FAULTY) + 1), ("raised", len(FAULTY) + 1)]
 
 
 def test_acknowledge_and_clear_life_cycle(network: Database) -> None:
@@ -185,7 +189,12 @@ def test_new_alarms_are_notified_by_webhook_and_email(network: Database, receive
     sent = _Receiver.bodies[0]["alarms"]
     assert {a["rule"] for a in sent} == {r for r in FAULTY.values() if r != "power_above_subscribed"}  # info: not sent
     assert len(_SmtpSink.messages) == 1
-    assert "Subject: [=?utf-8?" in _SmtpSink.messages[0] or "nouvelle(s) alarme(s)" in _SmtpSink.messages[0]
+    mail = email.message_from_string(_SmtpSink.messages[0], policy=email.policy.default)
+    assert mail["Subject"].startswith("[régie chaleur] 9 nouvelle(s) alarme(s)")
+    assert mail["To"] == "astreinte@regie.fr"
+    body = mail.get_content()  # type: ignore[attr-defined]
+    assert "Débit nocturne sans demande" in body
+    assert "sous-station SIM-00008" in body
     assert notifier.failures == 0
 
 
@@ -194,5 +203,5 @@ def test_unreachable_notifier_does_not_stop_the_pass(network: Database) -> None:
                         smtp_to=["a@b.fr"], timeout_s=1)
     with network.pool.connection() as conn:
         result = evaluate_alarms(conn, NOW, notifier)
-    assert len(result.raised) == len(FAULTY)
+    assert len(result.raised) == len(FAULTY) + 1
     assert notifier.failures == 2

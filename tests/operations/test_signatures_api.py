@@ -69,8 +69,7 @@ def test_subscribed_power_audit(history: Database) -> None:
 def test_operations_api(history: Database) -> None:
     with history.pool.connection() as conn:
         evaluate_alarms(conn, datetime.now(UTC))  # all substations silent now: comm_lost for each device
-    with serve(create_app(history)) as base:
-        c = httpx.Client(base_url=base, timeout=30)
+    with serve(create_app(history)) as base, httpx.Client(base_url=base, timeout=30) as c:
         page = c.get("/api/v1/substations", params={"limit": 2}).json()
         assert page["total"] == 3
         assert [s["code"] for s in page["items"]] == ["SIM-00001", "SIM-00002"]
