@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db.add_parser("migrate", help="apply pending migrations").set_defaults(handler=cmd_db_migrate)
     db.add_parser("status", help="list migrations and the TimescaleDB mode").set_defaults(handler=cmd_db_status)
+    retention = db.add_parser("retention", help="keep a time-series table's raw rows this many days")
+    retention.add_argument("table", choices=("substation_samples", "device_samples"))
+    retention.add_argument("days", type=int)
+    retention.set_defaults(handler=cmd_db_retention)
 
     network = sub.add_parser("network", help="network registry").add_subparsers(dest="action", required=True)
     imp = network.add_parser("import", help="import an inventory (YAML or CSV); all-or-nothing")
@@ -82,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--write-inventory", type=Path, help="write the fleet's inventory (YAML) and exit")
     simulate.add_argument("--ready-file", type=Path, help="file written once every server listens")
     simulate.set_defaults(handler=cmd_simulate)
+
+    forecast = sub.add_parser("forecast", help="heat-load forecasting").add_subparsers(dest="action", required=True)
+    bt = forecast.add_parser("backtest", help="day-ahead backtest of a history file (the evaluation protocol)")
+    bt.add_argument("history", type=Path, help="CSV: timestamp,heat_load_mw,outdoor_temperature_c")
+    bt.add_argument("--test-start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    bt.add_argument("--test-end", type=date.fromisoformat, required=True, help="YYYY-MM-DD, exclusive")
+    bt.add_argument("--out", type=Path, required=True, help="forecasts CSV to write")
+    bt.add_argument("--temperature-noise", type=float, default=0.0, help="forecast-like temperature error [K]")
+    bt.add_argument("--holidays", default="FR", help="public holidays: FR, DE or none")
+    bt.add_argument("--tz", help="calendar time zone (default: the timestamps' own offset)")
+    bt.add_argument("--refit-days", type=int, default=7, help="refit the model every N issue days")
+    bt.set_defaults(handler=cmd_forecast_backtest)
 
     sched = sub.add_parser("scheduler", help="run the periodic jobs (rollups, retention)")
     sched.add_argument("--every", type=float, default=300.0, help="seconds between passes")
@@ -143,6 +160,23 @@ def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_db_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import open_database
+    from regie_chaleur.db.timescale import set_retention
+
+    if args.days < 1:
+        raise RegieError("retention: days must be at least 1")
+    db = open_database(settings)
+    try:
+        with db.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            kind = set_retention(cur, db.caps, args.table, f"{args.days} days")
+    finally:
+        db.close()
+    how = "TimescaleDB policy" if kind == "policy" else "scheduler job"
+    print(f"{args.table}: raw rows kept {args.days} days ({how})")
+    return 0
+
+
 def cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.db.database import open_database
     from regie_chaleur.registry.store import import_inventory_text
@@ -186,6 +220,24 @@ def _known_profiles(settings: Settings) -> set[str]:
     from regie_chaleur.telemetry_service import profiles_for
 
     return set(profiles_for(settings))
+
+
+def cmd_forecast_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.forecasting import run_backtest
+
+    if args.test_end <= args.test_start:
+        raise RegieError("--test-end must be after --test-start")
+    country = None if args.holidays.lower() == "none" else args.holidays.upper()
+    if country not in (None, "FR", "DE"):
+        raise RegieError("--holidays: FR, DE or none")
+    result = run_backtest(args.history, args.test_start, args.test_end, args.out, args.temperature_noise,
+                          country, args.tz, args.refit_days)
+    labels = {"mape": "MAPE", "cvrmse": "CV(RMSE)", "nmae": "nMAE", "mape_heating": "MAPE October-April",
+              "mape_daily": "daily-energy MAPE", "coverage_p10_p90": "P10-P90 coverage"}
+    for key, label in labels.items():
+        print(f"{label:<22} {result[key]:6.2f} %")
+    print(f"forecasts written to {args.out}")
+    return 0
 
 
 def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,6 +14,7 @@ from regie_chaleur.operations.kpis import (
     network_balance,
     resolution_for,
     substation_daily_kpis,
+    substation_monthly_kpis,
     substation_series,
     substation_statuses,
 )
@@ -164,6 +165,14 @@ def kpis(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
     _known_substation(db, code)
     with db.pool.connection() as conn:
         return [k.__dict__ for k in substation_daily_kpis(conn, code, first, last)]
+
+
+@router.get("/substations/{code}/monthly")
+def monthly(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
+    """Monthly energy [kWh], degree days [K·day] and weather-normalised energy [kWh]."""
+    _known_substation(db, code)
+    with db.pool.connection() as conn:
+        return [k.__dict__ for k in substation_monthly_kpis(conn, code, first, last)]
 
 
 @router.get("/network/balance")

@@ -197,3 +197,50 @@ def network_balance(conn: psycopg.Connection, first: date, last: date, network: 
     return NetworkBalance(first, last, production, deliveries, losses,
                           100 * losses / production if production else None,
                           _f(fw[0]) if fw else None, _f(fw[1]) if fw else None)
+
+
+@dataclass(frozen=True)
+class MonthlyKpi:
+    month: date  # first day of the Europe/Paris month
+    energy_kwh: float  # from the meter register
+    dju: float  # COSTIC degree days of the month [K·day]
+    dju_reference: float  # mean DJU of this calendar month over the history held [K·day]
+    normalised_kwh: float  # energy as if the month had the reference weather [kWh]
+
+
+def substation_monthly_kpis(conn: psycopg.Connection, code: str, first: date, last: date) -> list[MonthlyKpi]:
+    """Monthly energy, degree days and weather-normalised energy of one substation.
+
+    The weather-independent part (the signature's base load × days) is kept as measured; the heating
+    part is scaled by reference DJU / actual DJU, the reference being the mean DJU of the same
+    calendar month over all the history the database holds.
+    """
+    from models.degree_days import weather_normalised
+    from models.errors import ModelError
+    from models.signature import fit_signature
+
+    rows = conn.execute(
+        """SELECT dd.day, sum(dd.energy_kwh), min(dd.t_outdoor_min), max(dd.t_outdoor_max), avg(dd.t_outdoor_avg)
+           FROM substation_daily dd JOIN devices d ON d.id = dd.device_id JOIN substations s ON s.id = d.substation_id
+           WHERE s.code = %s GROUP BY dd.day ORDER BY dd.day""", (code,)).fetchall()
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows, columns=["day", "energy", "tmin", "tmax", "tavg"])
+    frame[["energy", "tmin", "tmax", "tavg"]] = frame[["energy", "tmin", "tmax", "tavg"]].astype(float)
+    frame["dju"] = daily_degree_days(frame["tmin"], frame["tmax"]).to_numpy()
+    frame["month"] = pd.to_datetime(frame["day"]).dt.to_period("M").dt.to_timestamp().dt.date
+    try:
+        base = fit_signature(frame["tavg"], frame["energy"]).base_kwh_day
+    except ModelError:
+        base = 0.0
+    monthly = frame.groupby("month").agg(energy=("energy", "sum"), dju=("dju", "sum"), days=("day", "count"))
+    monthly["calendar"] = [m.month for m in monthly.index]
+    reference = monthly.groupby("calendar")["dju"].mean()
+    out = []
+    for month, r in monthly.iterrows():
+        if not first <= month <= last:
+            continue
+        ref = float(reference[r["calendar"]])
+        out.append(MonthlyKpi(month, float(r["energy"]), float(r["dju"]), ref,
+                              weather_normalised(float(r["energy"]), base * float(r["days"]), float(r["dju"]), ref)))
+    return out

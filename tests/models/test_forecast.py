@@ -1,0 +1,138 @@
+"""The forecasting core: recovery of known behaviour, gaps and DST, no peeking, the backtest CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.backtest import backtest, metrics
+from models.calendar import easter, public_holidays
+from models.errors import ModelError
+from models.forecast import ForecastConfig, _predict_base, fit, forecast
+from models.history_csv import parse_history_csv
+
+
+def synthetic(days: int = 120, tz: str = "Europe/Paris", seed: int = 3) -> pd.DataFrame:
+    """Load = weekly profile × exp(0.03 per kelvin below 16 °C of the 24-h smoothed temperature)."""
+    index = pd.date_range("2025-10-01", periods=days * 24, freq="h", tz="UTC").tz_convert(tz)
+    rng = np.random.default_rng(seed)
+    hours = np.arange(len(index))
+    temp = 8 + 6 * np.sin(2 * np.pi * hours / (24 * 9)) + 3 * np.sin(2 * np.pi * (hours % 24 - 9) / 24) \
+        + rng.normal(0, 0.3, len(index))
+    t24 = pd.Series(temp).ewm(halflife=24).mean().to_numpy()
+    local = pd.DatetimeIndex(index)
+    profile = 1 + 0.15 * np.sin(2 * np.pi * (local.hour - 5) / 24) - 0.1 * (local.day_of_week >= 5)
+    load = 50 * profile * np.exp(0.03 * np.maximum(0, 16 - t24))
+    return pd.DataFrame({"load": load, "temperature": temp}, index=index)
+
+
+def test_fit_recovers_the_temperature_sensitivity_and_profile() -> None:
+    data = synthetic()
+    model = fit(data, ForecastConfig(tz="Europe/Paris"))
+    future = data.iloc[-24 * 14:]
+    fc = forecast(model, data.iloc[:-24 * 14 + 24 * 7], future.index[24 * 6 + 12], horizon_h=36)
+    truth = data["load"].reindex(fc.index)
+    assert np.mean(np.abs(fc["p50"] / truth - 1)) < 0.01
+    # one kelvin colder everywhere multiplies the load by exp(0.03): the fitted sensitivity
+    colder = data.assign(temperature=data["temperature"] - 1.0)
+    sensitivity = _predict_base(model.coef, colder, model.config) - _predict_base(model.coef, data, model.config)
+    assert float(np.median(sensitivity[24 * 7:])) == pytest.approx(0.03, abs=0.005)
+    assert "profile_ema24_h7" in model.parameters().index
+    assert (fc["p10"] <= fc["p50"]).all()
+    assert (fc["p50"] <= fc["p90"]).all()
+
+
+def test_fit_is_deterministic_and_fast_enough_to_call() -> None:
+    data = synthetic(60)
+    a, b = fit(data), fit(data)
+    assert np.array_equal(a.coef, b.coef)
+    assert np.array_equal(a.correction, b.correction)
+
+
+def test_gaps_and_dst_days_are_handled() -> None:
+    data = synthetic(200)  # covers the end of October DST change
+    data = data.drop(data.index[500:520])  # missing hours
+    day = pd.Timestamp("2025-11-20", tz="Europe/Paris")
+    data = data[(data.index < day) | (data.index >= day + pd.Timedelta(days=1))]  # a missing day
+    data.loc[data.index[800:810], "temperature"] = np.nan
+    model = fit(data.iloc[: 24 * 150], ForecastConfig(tz="Europe/Paris"))
+    spring = pd.Timestamp("2026-03-28 12:00", tz="Europe/Paris")  # 29 March 2026 has 23 hours
+    fc = forecast(model, data, spring, horizon_h=36)
+    target = fc[(fc.index >= pd.Timestamp("2026-03-29", tz="Europe/Paris"))
+                & (fc.index < pd.Timestamp("2026-03-30", tz="Europe/Paris"))]
+    assert len(target) == 23
+    assert fc["p50"].notna().all()
+    autumn = backtest(data, date(2025, 10, 24), date(2025, 10, 28), ForecastConfig(tz="Europe/Paris"))
+    counts = autumn.groupby(pd.DatetimeIndex(autumn["timestamp"]).tz_convert("Europe/Paris").date).size()
+    assert counts[date(2025, 10, 26)] == 25  # the day the clocks go back
+
+
+def test_too_little_history_is_a_clear_error() -> None:
+    with pytest.raises(ModelError, match="at least 14 days"):
+        fit(synthetic(5))
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.integers(min_value=0, max_value=20))
+def test_no_peeking(offset: int) -> None:
+    data = synthetic(100)
+    start = date(2025, 12, 20)
+    day = pd.Timestamp(start, tz="Europe/Paris") + pd.Timedelta(days=offset)
+    issued = day + pd.Timedelta(hours=12)
+    full = backtest(data, start, date(2026, 1, 9), ForecastConfig(tz="Europe/Paris"))
+    cut = data[data.index < day + pd.Timedelta(days=2)].copy()
+    cut.loc[cut.index >= issued, "load"] = np.nan
+    # a loud change after the issue time must not reach the forecast either
+    cut.loc[cut.index >= issued, "load"] = np.nan
+    partial = backtest(cut, start, (day + pd.Timedelta(days=1)).date(), ForecastConfig(tz="Europe/Paris"))
+    a = full[full["issued_at"] == issued].reset_index(drop=True)
+    b = partial[partial["issued_at"] == issued].reset_index(drop=True)
+    assert len(a) == 24
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_holidays() -> None:
+    assert easter(2015) == date(2015, 4, 5)
+    assert easter(2026) == date(2026, 4, 5)
+    assert date(2026, 7, 14) in public_holidays([2026], "FR")
+    assert date(2015, 10, 3) in public_holidays([2015], "DE")
+    assert date(2015, 4, 3) in public_holidays([2015], "DE")  # Good Friday
+
+
+def test_history_csv_errors_name_the_line() -> None:
+    text = ("timestamp,heat_load_mw,outdoor_temperature_c\n2026-01-01T00:00:00+01:00,12.5,3\n"
+            "2026-01-01T01:00:00+01:00,,2.5\nnot a date,1,1\n2026-01-01T03:00:00+01:00,-4,x\n")
+    with pytest.raises(ModelError) as info:
+        parse_history_csv(text, "h.csv")
+    message = str(info.value)
+    assert "h.csv:4: timestamp 'not a date'" in message
+    assert "h.csv:5: outdoor_temperature_c 'x' is not a number" in message
+    assert "h.csv:5: heat_load_mw -4.0 is negative" in message
+
+
+def test_backtest_cli_on_a_small_file(tmp_path: Path) -> None:
+    data = synthetic(70, tz="UTC")
+    history = tmp_path / "history.csv"
+    pd.DataFrame({"timestamp": [t.isoformat() for t in data.index], "heat_load_mw": data["load"].round(3),
+                  "outdoor_temperature_c": data["temperature"].round(2)}).to_csv(history, index=False)
+    out = tmp_path / "fc.csv"
+    run = subprocess.run([sys.executable, "-m", "regie_chaleur.cli", "forecast", "backtest", str(history),
+                          "--test-start", "2025-11-25", "--test-end", "2025-12-05", "--out", str(out),
+                          "--temperature-noise", "1.5"], capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    for label in ("MAPE", "CV(RMSE)", "nMAE", "MAPE October-April", "daily-energy MAPE", "P10-P90 coverage"):
+        assert label in run.stdout
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["issued_at", "timestamp", "forecast_mw", "p10_mw", "p90_mw"]
+    assert len(written) == 10 * 24
+    result = metrics(written.rename(columns={"forecast_mw": "forecast", "p10_mw": "p10", "p90_mw": "p90"}).assign(
+        timestamp=lambda f: pd.to_datetime(f["timestamp"], utc=True)), data["load"].tz_convert("UTC"))
+    assert result["mape"] < 5
