@@ -47,11 +47,13 @@ HOURLY_TYPES = {"device_id": "bigint", "samples": "bigint",
                 **{name: "double precision" for name, _ in HOURLY.aggregates if name != "samples"}}
 
 ENERGY_SQL = f"""
-WITH seeds AS (  -- each device's last good reading before the window
-    SELECT DISTINCT ON (device_id) device_id, time, energy, volume
-    FROM substation_samples
-    WHERE time < %(lo)s AND time >= %(lo)s - interval '400 days' AND energy IS NOT NULL AND energy_q IN (0, 4)
-    ORDER BY device_id, time DESC
+WITH seeds AS (  -- each device's last good reading before the window (an index probe per device)
+    SELECT d.id AS device_id, s.time, s.energy, s.volume
+    FROM devices d CROSS JOIN LATERAL (
+        SELECT time, energy, volume FROM substation_samples
+        WHERE device_id = d.id AND time < %(lo)s AND time >= %(lo)s - interval '400 days'
+          AND energy IS NOT NULL AND energy_q IN (0, 4)
+        ORDER BY time DESC LIMIT 1) s
 ), readings AS (
     SELECT device_id, time, energy, energy_q, volume, volume_q FROM substation_samples
     WHERE time >= %(lo)s AND time < %(hi)s AND energy IS NOT NULL AND energy_q IN (0, 4)
