@@ -99,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--tz", help="calendar time zone (default: the timestamps' own offset)")
     bt.add_argument("--refit-days", type=int, default=7, help="refit the model every N issue days")
     bt.set_defaults(handler=cmd_forecast_backtest)
+    run = forecast.add_parser("run", help="issue the network forecast for the next 7 days and store it")
+    run.add_argument("--weather-file", type=Path, help="forecast temperatures CSV (time,temperature_c)")
+    run.set_defaults(handler=cmd_forecast_run)
+    acc = forecast.add_parser("accuracy", help="rolling accuracy of the stored forecasts per horizon")
+    acc.add_argument("--days", type=int, default=30)
+    acc.set_defaults(handler=cmd_forecast_accuracy)
+
+    weather = sub.add_parser("weather", help="outdoor temperature data").add_subparsers(dest="action", required=True)
+    wimp = weather.add_parser("import", help="import observed hourly temperatures (time,temperature_c)")
+    wimp.add_argument("file", type=Path)
+    wimp.add_argument("--source", default="file")
+    wimp.set_defaults(handler=cmd_weather_import)
 
     sched = sub.add_parser("scheduler", help="run the periodic jobs (rollups, retention)")
     sched.add_argument("--every", type=float, default=300.0, help="seconds between passes")
@@ -240,6 +252,64 @@ def cmd_forecast_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_forecast_run(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import open_database
+    from regie_chaleur.forecast_service import run_network_forecast
+    from regie_chaleur.weather import FileProvider
+
+    provider = FileProvider(args.weather_file) if args.weather_file else settings.weather_provider()
+    if provider is None:
+        raise RegieError("no weather forecast: give --weather-file or set REGIE_WEATHER_FORECAST_URL "
+                         "or REGIE_WEATHER_FORECAST_FILE")
+    db = open_database(settings)
+    try:
+        with db.pool.connection() as conn:
+            issued = run_network_forecast(conn, provider)
+    finally:
+        db.close()
+    print(f"forecast {issued.id} issued at {issued.issued_at.isoformat()} for {issued.hours} h "
+          f"(weather: {provider.name})")
+    return 0
+
+
+def cmd_forecast_accuracy(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from regie_chaleur.db.database import open_database
+    from regie_chaleur.forecast_service import forecast_accuracy
+
+    db = open_database(settings)
+    try:
+        with db.pool.connection() as conn:
+            rows = forecast_accuracy(conn, datetime.now(UTC), args.days)
+    finally:
+        db.close()
+    if not rows:
+        print("no forecast with observed targets yet")
+    for r in rows:
+        print(f"horizon {r['horizon_from_h']:>3}-{r['horizon_to_h']:<3} h  MAPE {r['mape']:6.2f} %  "
+              f"P10-P90 coverage {r['coverage_p10_p90']:5.1f} %  ({r['n']} hours)")
+    return 0
+
+
+def cmd_weather_import(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import open_database
+    from regie_chaleur.weather import WeatherError, import_observations, parse_temperature_csv
+
+    try:
+        series = parse_temperature_csv(args.file.read_text(encoding="utf-8"), str(args.file))
+    except OSError as exc:
+        raise WeatherError(f"cannot read {args.file}: {exc.strerror}") from exc
+    db = open_database(settings)
+    try:
+        with db.pool.connection() as conn:
+            n = import_observations(conn, series, args.source)
+    finally:
+        db.close()
+    print(f"{args.file}: {n} hourly temperatures imported (source {args.source})")
+    return 0
+
+
 def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
     settings.check_secrets()
     from regie_chaleur.db.database import open_database
@@ -289,7 +359,8 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        run_maintenance_loop(db.pool, stop, args.every, settings.notifier())
+        run_maintenance_loop(db.pool, stop, args.every, settings.notifier(), settings.weather_provider(),
+                             settings.forecast_every_h)
     finally:
         db.close()
     return 0

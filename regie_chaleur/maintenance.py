@@ -34,8 +34,13 @@ NIGHTLY_LOOKBACK = timedelta(days=2)
 
 
 def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
-                         notify: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, object]:
-    """One pass of every job; returns what was done (for logs and tests)."""
+                         notify: Callable[[list[dict[str, Any]]], None] | None = None,
+                         weather: Any = None, forecast_every_h: float = 6.0) -> dict[str, object]:
+    """One pass of every job; returns what was done (for logs and tests).
+
+    With a weather ``provider``, a network forecast is issued when the last one is older than
+    ``forecast_every_h`` hours (a failure is logged, the other jobs go on).
+    """
     now = now or datetime.now(UTC)
     with pool.connection() as conn:
         row = conn.execute("SELECT refreshed_until FROM rollup_state WHERE name = 'operations'").fetchone()
@@ -49,17 +54,37 @@ def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
         if nightly:
             signature = evaluate_signature_anomalies(conn, (now.astimezone(PARIS) - timedelta(days=1)).date(),
                                                      now, notify)
-    return {"rollups_from": start.isoformat(), "retention": retained, "alarms_raised": len(result.raised),
+    issued = None
+    if weather is not None:
+        issued = _maybe_forecast(pool, now, weather, forecast_every_h)
+    return {"forecast_issued": issued, "rollups_from": start.isoformat(), "retention": retained,
+            "alarms_raised": len(result.raised),
             "alarms_cleared": len(result.cleared), "alarms_open": result.open,
             "signature_anomalies": len(signature.raised) if signature else 0}
 
 
+def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: float) -> int | None:
+    from regie_chaleur.errors import RegieError
+    from regie_chaleur.forecast_service import run_network_forecast
+
+    with pool.connection() as conn:
+        last = conn.execute("SELECT max(issued_at) FROM load_forecasts WHERE scope = 'network'").fetchone()
+        if last and last[0] is not None and now - last[0] < timedelta(hours=every_h):
+            return None
+        try:
+            return run_network_forecast(conn, weather, now).id
+        except RegieError as exc:
+            log.warning("network forecast not issued: %s", exc)
+            return None
+
+
 def run_maintenance_loop(pool: ConnectionPool, stop: threading.Event, every_s: float = 300.0,
-                         notify: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+                         notify: Callable[[list[dict[str, Any]]], None] | None = None,
+                         weather: Any = None, forecast_every_h: float = 6.0) -> None:
     """Run :func:`run_maintenance_once` every ``every_s`` seconds [s] until ``stop`` is set."""
     while not stop.is_set():
         try:
-            done = run_maintenance_once(pool, notify=notify)
+            done = run_maintenance_once(pool, notify=notify, weather=weather, forecast_every_h=forecast_every_h)
             log.info("maintenance: %s", done)
         except psycopg.Error as exc:
             log.warning("maintenance pass failed, retrying in %.0f s: %s", every_s, exc)

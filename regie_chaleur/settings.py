@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     smtp_user: str | None = Field(None)
     smtp_password: SecretStr = Field(SecretStr(""))
     smtp_starttls: bool = Field(False)
+    weather_forecast_url: str | None = Field(None, description="Open-Meteo-format forecast service base URL")
+    weather_forecast_file: Path | None = Field(None, description="CSV of forecast temperatures (time,temperature_c)")
+    weather_latitude: float = Field(48.8156, ge=-90, le=90, description="where the weather is forecast [°]")
+    weather_longitude: float = Field(2.3849, ge=-180, le=180, description="[°] (default: Ivry-sur-Seine)")
+    forecast_every_h: float = Field(6.0, gt=0, description="the scheduler issues a network forecast this often [h]")
     auto_migrate: bool = Field(
         False, description="apply pending migrations at start-up (always on in demo/development)"
     )
@@ -110,6 +115,16 @@ class Settings(BaseSettings):
                         smtp_from=self.smtp_from, smtp_to=[a.strip() for a in self.smtp_to.split(",") if a.strip()],
                         smtp_user=self.smtp_user, smtp_password=self.smtp_password.get_secret_value() or None,
                         smtp_starttls=self.smtp_starttls, min_severity=self.notify_min_severity)
+
+    def weather_provider(self) -> Any:
+        """The configured weather forecast provider, or None."""
+        from regie_chaleur.weather import FileProvider, OpenMeteoProvider
+
+        if self.weather_forecast_file is not None:
+            return FileProvider(self.weather_forecast_file)
+        if self.weather_forecast_url:
+            return OpenMeteoProvider(self.weather_forecast_url, self.weather_latitude, self.weather_longitude)
+        return None
 
     def check_secrets(self) -> None:
         """Refuse an empty or default secret outside demo/development; name the setting.
