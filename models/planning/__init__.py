@@ -1,0 +1,1 @@
+"""Production planning: unit commitment and dispatch with thermal storage (``scipy.optimize.milp``)."""
