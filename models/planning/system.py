@@ -100,7 +100,8 @@ class System:
         """Heat that must be taken per hour [MW] (0 where none)."""
         if plant.must_take_mw is None:
             return np.zeros(self.hours)
-        return np.asarray(np.minimum(self.series(np.asarray(plant.must_take_mw, dtype=float)), self.available_mw(plant)))
+        wanted = self.series(np.asarray(plant.must_take_mw, dtype=float))
+        return np.asarray(np.minimum(wanted, self.available_mw(plant)))
 
     def marginal_cost(self, plant: Plant) -> np.ndarray:
         """Cost of one MWh of heat per hour [€/MWh], all terms included (not the start cost)."""
