@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--days", type=int, default=30)
     acc.set_defaults(handler=cmd_forecast_accuracy)
 
+    plan = sub.add_parser("plan", help="plan production for the next 7 days from the latest forecast")
+    plan.add_argument("--plants", type=Path, help="plants YAML (default: the Ivry demonstration system)")
+    plan.add_argument("--force", action="store_true", help="re-plan even if the latest forecast has a plan")
+    plan.add_argument("--losses", type=float, default=0.10, help="network losses added to the forecast (share)")
+    plan.set_defaults(handler=cmd_plan)
+
     weather = sub.add_parser("weather", help="outdoor temperature data").add_subparsers(dest="action", required=True)
     wimp = weather.add_parser("import", help="import observed hourly temperatures (time,temperature_c)")
     wimp.add_argument("file", type=Path)
@@ -307,6 +313,24 @@ def cmd_weather_import(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         db.close()
     print(f"{args.file}: {n} hourly temperatures imported (source {args.source})")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import open_database
+    from regie_chaleur.planning_service import plan_latest, read_system_doc
+
+    doc = read_system_doc(args.plants)
+    db = open_database(settings)
+    try:
+        with db.pool.connection() as conn:
+            stored = plan_latest(conn, doc, args.losses, args.force)
+    finally:
+        db.close()
+    if stored.id is None:
+        print(f"forecast {stored.forecast_id} is already planned (use --force to plan again)")
+    else:
+        print(f"plan {stored.id} from forecast {stored.forecast_id}: {stored.status}, cost {stored.cost_eur:,.0f} €")
     return 0
 
 

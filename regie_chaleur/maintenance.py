@@ -72,10 +72,17 @@ def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: 
         if last and last[0] is not None and now - last[0] < timedelta(hours=every_h):
             return None
         try:
-            return run_network_forecast(conn, weather, now).id
+            issued = run_network_forecast(conn, weather, now).id
         except RegieError as exc:
             log.warning("network forecast not issued: %s", exc)
             return None
+        try:  # a new forecast: plan again from it
+            from regie_chaleur.planning_service import plan_latest, read_system_doc
+
+            plan_latest(conn, read_system_doc(None))
+        except RegieError as exc:
+            log.warning("production plan not made: %s", exc)
+        return issued
 
 
 def run_maintenance_loop(pool: ConnectionPool, stop: threading.Event, every_s: float = 300.0,
