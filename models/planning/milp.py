@@ -136,6 +136,7 @@ def _build(system: System) -> tuple[_Layout, np.ndarray, np.ndarray, np.ndarray,
                 rows.add(terms, 0.0, 0.0, "start/stop", t)
             else:
                 rows.add(terms, -prev_u, -prev_u, "start/stop", t)
+            rows.add({s: 1.0, d: 1.0}, -np.inf, 1.0, "start/stop", t)  # tightens the relaxation
             if p.ramp_mw_per_h is not None:
                 r, big = p.ramp_mw_per_h, p.capacity_mw
                 if t > 0:
