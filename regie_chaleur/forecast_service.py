@@ -47,7 +47,7 @@ def read_history(conn: psycopg.Connection, start: datetime, end: datetime) -> pd
     frame = load.set_index("time")[["load"]].astype(float)
     temps = (observed if len(observed) else sensors).set_index("time")["temperature"].astype(float)
     frame = frame.join(temps, how="outer")
-    frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC")
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index, utc=True))
     return frame
 
 
@@ -67,6 +67,9 @@ def run_network_forecast(conn: psycopg.Connection, provider: ForecastProvider, n
     """
     now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     history = read_history(conn, now - timedelta(days=history_days), now)
+    if history["load"].notna().sum() < 24 * 14:
+        raise RegieError(f"network forecast not issued: {history['load'].notna().sum()} hours of network load "
+                         "history, at least 14 days are needed (is the collector running?)")
     weather = provider.fetch(now, now + timedelta(hours=horizon_h))
     if len(weather) < horizon_h // 2:
         raise RegieError(f"weather provider {provider.name}: only {len(weather)} hourly values for the next "

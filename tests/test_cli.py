@@ -63,3 +63,26 @@ def test_unreachable_database_is_a_clear_error() -> None:
                                    "REGIE_DATABASE_URL": "postgresql://u@127.0.0.1:1/x?connect_timeout=2"})
     assert out.returncode == 2
     assert "cannot connect to the database" in out.stderr
+
+
+def test_retention_plan_and_forecast_commands(db_url: str, tmp_path: Path) -> None:
+    env = {"REGIE_MODE": "development", "REGIE_DATABASE_URL": db_url}
+    assert run("db", "migrate", env=env).returncode == 0
+    retention = run("db", "retention", "substation_samples", "400", env=env)
+    assert retention.returncode == 0, retention.stderr
+    assert "raw rows kept 400 days" in retention.stdout
+    with psycopg.connect(db_url) as conn:
+        keep = conn.execute("SELECT keep FROM retention_policies WHERE table_name = 'substation_samples'").fetchone()
+    assert keep is not None
+    assert keep[0].days == 400
+    plan = run("plan", env=env)
+    assert plan.returncode == 2
+    assert "no network forecast to plan from" in plan.stderr
+    weather = tmp_path / "w.csv"
+    weather.write_text("time,temperature_c\n2026-01-01T00:00:00+00:00,3\n")
+    forecast = run("forecast", "run", "--weather-file", str(weather), env=env)
+    assert forecast.returncode == 2
+    assert "forecast" in forecast.stderr
+    bad_plants = tmp_path / "plants.yaml"
+    bad_plants.write_text("plants:\n  - {name: X, kind: coal, capacity_mw: 3}\n")
+    assert "no network forecast" in run("plan", "--plants", str(bad_plants), env=env).stderr
