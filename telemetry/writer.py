@@ -41,51 +41,48 @@ def _prepare_wide(row: tuple[object, ...]) -> tuple[object, ...]:
     return tuple(out)
 
 
-def write_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> WriteResult:
-    """Write readings in one transaction; idempotent (conflicting rows are skipped)."""
+def _tables(readings: Sequence[Reading]) -> list[tuple[str, tuple[str, ...], list[str], list[tuple[object, ...]]]]:
+    """(table, columns, binary types, rows) of the readings, for the tables that get rows."""
     wide = [_prepare_wide(r) for r in (x.wide_row() for x in readings) if r is not None]
     narrow = [row for x in readings for row in x.narrow_rows()]
+    return [spec for spec in (("substation_samples", WIDE_COLUMNS, _WIDE_TYPES, wide),
+                              ("device_samples", NARROW_COLUMNS, _NARROW_TYPES, narrow)) if spec[3]]
+
+
+def _copy(cur: psycopg.Cursor, target: sql.Composable, columns: tuple[str, ...], types: list[str],
+          rows: list[tuple[object, ...]]) -> None:
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, cols)) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+def write_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> WriteResult:
+    """Write readings in one transaction; idempotent (conflicting rows are skipped)."""
+    tables = _tables(readings)
     inserted = 0
     with conn.transaction(), conn.cursor() as cur:
-        for table, columns, types, rows in (
-            ("substation_samples", WIDE_COLUMNS, _WIDE_TYPES, wide),
-            ("device_samples", NARROW_COLUMNS, _NARROW_TYPES, narrow),
-        ):
-            if not rows:
-                continue
+        for table, columns, types, rows in tables:
             stage = sql.Identifier(f"_stage_{table}")
             cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
                                 "ON COMMIT DELETE ROWS").format(stage, sql.Identifier(table)))
+            _copy(cur, stage, columns, types, rows)
             cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, cols)) as copy:
-                copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
             cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
                 sql.Identifier(table), cols, cols, stage))
             inserted += cur.rowcount
-    return WriteResult(len(wide) + len(narrow), inserted, sum(r.sample_count for r in readings))
+    return WriteResult(sum(len(t[3]) for t in tables), inserted, sum(r.sample_count for r in readings))
 
 
 def copy_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> int:
     """Bulk path for history into an empty period: binary COPY straight into the tables (no staging,
     no conflict check: a conflicting row fails the whole transaction). Returns rows written."""
-    wide = [_prepare_wide(r) for r in (x.wide_row() for x in readings) if r is not None]
-    narrow = [row for x in readings for row in x.narrow_rows()]
+    tables = _tables(readings)
     with conn.transaction(), conn.cursor() as cur:
-        for table, columns, types, rows in (
-            ("substation_samples", WIDE_COLUMNS, _WIDE_TYPES, wide),
-            ("device_samples", NARROW_COLUMNS, _NARROW_TYPES, narrow),
-        ):
-            if not rows:
-                continue
-            cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table), cols)
-            with cur.copy(statement) as copy:
-                copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
-    return len(wide) + len(narrow)
+        for table, columns, types, rows in tables:
+            _copy(cur, sql.Identifier(table), columns, types, rows)
+    return sum(len(t[3]) for t in tables)
 
 
 def write_health(pool: ConnectionPool, rows: Sequence[tuple[object, ...]]) -> None:
