@@ -167,6 +167,16 @@ def kpis(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
         return [k.__dict__ for k in substation_daily_kpis(conn, code, first, last)]
 
 
+@router.get("/delivery-points/{code}/kpis")
+def delivery_point_kpis(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
+    """Daily KPIs of one delivery point (its heat meter): energy [kWh], volume [m³], kWh/m³, peak power
+    [kW], flow-weighted return [°C], ΔT [K], degree days."""
+    with db.pool.connection() as conn:
+        if conn.execute("SELECT 1 FROM delivery_points WHERE code = %s", (code,)).fetchone() is None:
+            raise HTTPException(404, f"point de livraison inconnu : {code}")
+        return [k.__dict__ for k in substation_daily_kpis(conn, code, first, last, scope="delivery_point")]
+
+
 @router.get("/substations/{code}/monthly")
 def monthly(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
     """Monthly energy [kWh], degree days [K·day] and weather-normalised energy [kWh]."""

@@ -133,14 +133,31 @@ class DailyKpi:
     dju: float | None  # COSTIC degree days, base 18 °C [K·day]
 
 
-def substation_daily_kpis(conn: psycopg.Connection, code: str, first: date, last: date) -> list[DailyKpi]:
-    """Per Europe/Paris day: energy, volume, kWh/m³, peak power, flow-weighted return, ΔT, DJU."""
+DEVICES_OF = {
+    "substation": "SELECT d.id FROM devices d JOIN substations s ON s.id = d.substation_id WHERE s.code = %(code)s",
+    "delivery_point": "SELECT m.device_id FROM delivery_points dp JOIN meters m ON m.id = dp.meter_id "
+                      "WHERE dp.code = %(code)s",
+}
+
+
+def substation_daily_kpis(conn: psycopg.Connection, code: str, first: date, last: date,
+                          scope: Literal["substation", "delivery_point"] = "substation") -> list[DailyKpi]:
+    """Per Europe/Paris day, for a substation (all its devices) or a delivery point (its meter): energy,
+    volume, kWh/m³, peak power, flow-weighted return, ΔT, DJU (outdoor temperature from the
+    substation's sensors in both cases)."""
     rows = conn.execute(
-        """SELECT dd.day, sum(dd.energy_kwh), sum(dd.volume_m3), max(dd.power_max_kw), avg(dd.t_return_fw),
-                  avg(dd.t_supply_avg), min(dd.t_outdoor_min), max(dd.t_outdoor_max)
-           FROM substation_daily dd JOIN devices d ON d.id = dd.device_id JOIN substations s ON s.id = d.substation_id
-           WHERE s.code = %s AND dd.day BETWEEN %s AND %s GROUP BY dd.day ORDER BY dd.day""",
-        (code, first, last)).fetchall()
+        f"""WITH own AS ({DEVICES_OF[scope]}),
+                 sub AS (SELECT d.id FROM devices d WHERE d.substation_id IN
+                         (SELECT substation_id FROM devices WHERE id IN (SELECT * FROM own)))
+           SELECT dd.day, sum(dd.energy_kwh) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
+                  sum(dd.volume_m3) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
+                  max(dd.power_max_kw) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
+                  avg(dd.t_return_fw) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
+                  avg(dd.t_supply_avg) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
+                  min(dd.t_outdoor_min), max(dd.t_outdoor_max)
+           FROM substation_daily dd WHERE dd.device_id IN (SELECT * FROM sub)
+             AND dd.day BETWEEN %(first)s AND %(last)s GROUP BY dd.day ORDER BY dd.day""",
+        {"code": code, "first": first, "last": last}).fetchall()
     frame = pd.DataFrame(rows, columns=["day", "e", "v", "pmax", "tret", "tsup", "tmin", "tmax"])
     dju = daily_degree_days(frame["tmin"].astype(float), frame["tmax"].astype(float)) if len(frame) else []
     out = []

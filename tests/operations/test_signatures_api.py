@@ -99,6 +99,16 @@ def test_operations_api(history: Database) -> None:
         kpis = c.get("/api/v1/substations/SIM-00002/kpis", params={"first": "2026-01-01", "last": "2026-01-07"}).json()
         assert len(kpis) == 7
         assert kpis[0]["dju"] > 0
+        point = c.get("/api/v1/delivery-points/PDL-SIM-00002/kpis",
+                      params={"first": "2026-01-01", "last": "2026-01-07"}).json()
+        assert [p["energy_kwh"] for p in point] == [k["energy_kwh"] for k in kpis]  # its only meter
+        assert point[0]["dju"] == kpis[0]["dju"]
+        assert c.get("/api/v1/delivery-points/NOPE/kpis",
+                     params={"first": "2026-01-01", "last": "2026-01-07"}).status_code == 404
+        monthly = c.get("/api/v1/substations/SIM-00002/monthly",
+                        params={"first": "2025-10-01", "last": "2026-01-31"}).json()
+        assert len(monthly) == 4
+        assert all(m["normalised_kwh"] == pytest.approx(m["energy_kwh"]) for m in monthly)  # own reference
         audit = c.get("/api/v1/audit/subscribed-power", params={"first": "2025-10-01", "last": "2026-01-31"}).json()
         assert {a["finding"] for a in audit} == {"sur-souscrit", "sous-souscrit"}
         schema = c.get("/api/v1/openapi.json").json()
