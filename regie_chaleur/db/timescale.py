@@ -236,17 +236,6 @@ def refresh_rollup(conn: psycopg.Connection, name: str, start: datetime, end: da
                      (hi, name))
 
 
-def refresh_due_rollups(conn: psycopg.Connection, now: datetime) -> list[str]:
-    """The project's own refresh job: recompute each own rollup over its lookback window.
-
-    Continuous aggregates are left to TimescaleDB's policies. Returns the names refreshed.
-    """
-    rows = conn.execute("SELECT name, lookback FROM rollups WHERE kind = 'table' ORDER BY name").fetchall()
-    for name, lookback in rows:
-        refresh_rollup(conn, name, now - lookback, now + timedelta(microseconds=1))
-    return [r[0] for r in rows]
-
-
 def set_retention(cur: psycopg.Cursor, caps: Capabilities, table: str, keep: str) -> str:
     """Keep ``table``'s raw rows for ``keep`` (an interval such as ``'2 years'``).
 
