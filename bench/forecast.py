@@ -50,21 +50,19 @@ def features(frame: pd.DataFrame, holidays: frozenset[date]) -> pd.DataFrame:
 
 
 def lagged(frame: pd.DataFrame, issued: pd.Timestamp, targets: pd.DatetimeIndex) -> pd.DataFrame:
-    """Load features known at ``issued``: last observed load, last-24 h mean, the same hour on the
-    latest observed day and one week before the target, and the horizon."""
-    loads = frame["load"][frame.index < issued].dropna()
-    last = loads.iloc[-1] if len(loads) else np.nan
-    mean24 = loads.iloc[-24:].mean() if len(loads) else np.nan
+    """Load features known at ``issued`` (hourly, complete grid): the last observed load, the last-24 h
+    mean, the same hour on the latest observed day and one week before the target, the horizon."""
+    load = frame["load"].to_numpy(float)
+    p = int(frame.index.get_indexer([issued])[0])
+    t = frame.index.get_indexer(targets)
+    past = load[max(0, p - 24):p]
     out = pd.DataFrame(index=targets)
-    out["last"] = last
-    out["mean24"] = mean24
-    same = []
-    for t in targets:
-        k = int(np.ceil((t - issued) / pd.Timedelta(days=1)))
-        same.append(frame["load"].get(t - pd.Timedelta(days=k), np.nan))
-    out["same_hour_latest"] = same
-    out["same_hour_week"] = frame["load"].reindex(targets - pd.Timedelta(days=7)).to_numpy()
-    out["horizon"] = ((targets - issued) / pd.Timedelta(hours=1)).astype(int)
+    out["last"] = load[p - 1]
+    out["mean24"] = np.nanmean(past) if np.isfinite(past).any() else np.nan
+    days_back = np.ceil((t - p) / 24).astype(int)
+    out["same_hour_latest"] = load[t - 24 * days_back]
+    out["same_hour_week"] = load[t - 168]
+    out["horizon"] = t - p
     return out
 
 
@@ -103,19 +101,29 @@ def naive(kind: str) -> Callable[[pd.Timestamp], Predictor]:
     return make
 
 
+_PAIRS: dict[int, tuple[pd.DataFrame, np.ndarray, np.ndarray]] = {}
+
+
+def all_pairs(frame: pd.DataFrame, feats: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(features, load, target time) for every 12:00 issue of the data and its 24 targets (built once)."""
+    key = id(frame)
+    if key not in _PAIRS:
+        xs, ys, ts = [], [], []
+        for issued in pd.date_range(frame.index[0].normalize() + pd.Timedelta(days=8, hours=12),
+                                    frame.index[-1] - pd.Timedelta(hours=36), freq="D"):
+            targets = pd.date_range((issued + pd.Timedelta(days=1)).normalize(), periods=24, freq="h")
+            xs.append(pd.concat([feats.reindex(targets), lagged(frame, issued, targets)], axis=1))
+            ys.append(frame["load"].reindex(targets).to_numpy(float))
+            ts.append(targets.to_numpy())
+        _PAIRS[key] = (pd.concat(xs), np.concatenate(ys), np.concatenate(ts))
+    return _PAIRS[key]
+
+
 def training_pairs(frame: pd.DataFrame, feats: pd.DataFrame, until: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray]:
-    """(features, load) for every 12:00 issue and its 24 targets strictly before ``until``."""
-    xs, ys = [], []
-    for issued in pd.date_range(frame.index[0].normalize() + pd.Timedelta(days=8, hours=12), until, freq="D"):
-        target_day = (issued + pd.Timedelta(days=1)).normalize()
-        targets = pd.date_range(target_day, periods=24, freq="h")
-        if targets[-1] >= until:
-            break
-        x = pd.concat([feats.reindex(targets), lagged(frame, issued, targets)], axis=1)
-        xs.append(x)
-        ys.append(frame["load"].reindex(targets).to_numpy(float))
-    x_all = pd.concat(xs)
-    return x_all, np.concatenate(ys)
+    """The pairs whose target is before ``until`` (the loads known at that issue time)."""
+    x, y, targets = all_pairs(frame, feats)
+    keep = targets < until.to_datetime64()
+    return x[keep], y[keep]
 
 
 def linear_design(x: pd.DataFrame) -> np.ndarray:
