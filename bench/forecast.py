@@ -114,7 +114,7 @@ def all_pairs(frame: pd.DataFrame, feats: pd.DataFrame) -> tuple[pd.DataFrame, n
             targets = pd.date_range((issued + pd.Timedelta(days=1)).normalize(), periods=24, freq="h")
             xs.append(pd.concat([feats.reindex(targets), lagged(frame, issued, targets)], axis=1))
             ys.append(frame["load"].reindex(targets).to_numpy(float))
-            ts.append(targets.asi8)  # UTC nanoseconds
+            ts.append(targets.as_unit("ns").asi8)  # UTC nanoseconds
         _PAIRS[key] = (pd.concat(xs), np.concatenate(ys), np.concatenate(ts))
     return _PAIRS[key]
 
@@ -122,7 +122,7 @@ def all_pairs(frame: pd.DataFrame, feats: pd.DataFrame) -> tuple[pd.DataFrame, n
 def training_pairs(frame: pd.DataFrame, feats: pd.DataFrame, until: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray]:
     """The pairs whose target is before ``until`` (the loads known at that issue time)."""
     x, y, targets = all_pairs(frame, feats)
-    keep = targets < until.value
+    keep = targets < until.as_unit("ns").value
     return x[keep], y[keep]
 
 
