@@ -77,6 +77,8 @@ def run_protocol(frame: pd.DataFrame, predictor: Callable[[pd.Timestamp], Predic
         target_day = (issued + pd.Timedelta(days=1)).normalize()
         targets = pd.date_range(target_day, periods=24, freq="h")
         targets = targets[targets <= frame.index[-1]]
+        if len(targets) == 0:  # D+1 beyond the data
+            continue
         view = frame[frame.index < target_day + pd.Timedelta(days=1)].copy()
         view.loc[view.index >= issued, "load"] = np.nan
         view["temperature"] = noisy_temperatures(view["temperature"], issued, noise_k, 2015)
