@@ -4,7 +4,8 @@ Variables per plant i and hour t: heat q ≥ 0 [MW], on/off u ∈ {0,1}, start s
 storage charge, discharge [MW] and content [MWh]; unserved heat and dumped heat [MW].
 
 - Pmin·u ≤ q ≤ Pavail·u (Pavail = 0 during outages); must-run: u = 1; must-take: q ≥ available heat
-- s − d = u[t] − u[t−1] with the initial state; ramps |q[t] − q[t−1]| ≤ R, relaxed on start and stop
+- s − d = u[t] − u[t−1] with the initial state, s ≤ u[t], d ≤ 1 − u[t]; ramps q[t] − q[t−1] ≤ R·u[t−1] + Pmax·s[t]
+  and q[t−1] − q[t] ≤ R·u[t] + Pmax·d[t] (|Δq| ≤ R while running, relaxed on start and stop)
 - minimum up time Σ s over the last UT hours ≤ u[t]; minimum down time Σ d over the last DT h ≤ 1 − u[t]
   (and the initial state's remaining up/down time honoured)
 - content[t] = (1 − loss)·content[t−1] + η·charge − discharge/η; content[end] ≥ final (or initial)
@@ -136,12 +137,15 @@ def _build(system: System) -> tuple[_Layout, np.ndarray, np.ndarray, np.ndarray,
                 rows.add(terms, 0.0, 0.0, "start/stop", t)
             else:
                 rows.add(terms, -prev_u, -prev_u, "start/stop", t)
-            rows.add({s: 1.0, d: 1.0}, -np.inf, 1.0, "start/stop", t)  # tightens the relaxation
+            # a start needs the unit on, a stop needs it off: s and d cannot both be fractional with u
+            # unchanged (which would pay half a start to loosen a ramp)
+            rows.add({s: 1.0, u: -1.0}, -np.inf, 0.0, "start/stop", t)
+            rows.add({d: 1.0, u: 1.0}, -np.inf, 1.0, "start/stop", t)
             if p.ramp_mw_per_h is not None:
                 r, big = p.ramp_mw_per_h, p.capacity_mw
-                if t > 0:
-                    rows.add({q: 1.0, lay.q(i, t - 1): -1.0, s: -big}, -np.inf, r, "ramp", t)
-                    rows.add({lay.q(i, t - 1): 1.0, q: -1.0, d: -big}, -np.inf, r, "ramp", t)
+                if t > 0:  # ramp × on-state (tighter than a constant ramp in the relaxation)
+                    rows.add({q: 1.0, lay.q(i, t - 1): -1.0, lay.u(i, t - 1): -r, s: -big}, -np.inf, 0.0, "ramp", t)
+                    rows.add({lay.q(i, t - 1): 1.0, q: -1.0, u: -r, d: -big}, -np.inf, 0.0, "ramp", t)
                 else:
                     rows.add({q: 1.0, s: -big}, -np.inf, r + p.initial_output_mw, "ramp", t)
                     rows.add({q: -1.0, d: -big}, -np.inf, r - p.initial_output_mw, "ramp", t)
