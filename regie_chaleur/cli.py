@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--plants", type=Path, help="plants YAML (default: the Ivry demonstration system)")
     plan.add_argument("--force", action="store_true", help="re-plan even if the latest forecast has a plan")
     plan.add_argument("--losses", type=float, default=0.10, help="network losses added to the forecast (share)")
+    plan.add_argument("--versus-actual", type=int, metavar="PLAN_ID",
+                      help="compare a stored plan with the metered production so far, instead of planning")
     plan.set_defaults(handler=cmd_plan)
 
     weather = sub.add_parser("weather", help="outdoor temperature data").add_subparsers(dest="action", required=True)
@@ -320,11 +322,22 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.db.database import open_database
     from regie_chaleur.planning_service import plan_latest, read_system_doc
 
-    doc = read_system_doc(args.plants)
     db = open_database(settings)
     try:
         with db.pool.connection() as conn:
-            stored = plan_latest(conn, doc, args.losses, args.force)
+            if args.versus_actual is not None:
+                from datetime import UTC, datetime
+
+                from regie_chaleur.planning_service import plan_versus_actual
+
+                rows = plan_versus_actual(conn, args.versus_actual, datetime.now(UTC))
+                if not rows:
+                    print(f"plan {args.versus_actual}: unknown, or none of its hours has passed yet")
+                for row in rows:
+                    actual = "no meter data" if row["actual_mwh"] is None else f"{row['actual_mwh']:10.1f} MWh"
+                    print(f"{row['plant']:<20} planned {row['planned_mwh']:10.1f} MWh   metered {actual}")
+                return 0
+            stored = plan_latest(conn, read_system_doc(args.plants), args.losses, args.force)
     finally:
         db.close()
     if stored.id is None:
