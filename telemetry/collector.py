@@ -182,7 +182,10 @@ class Collector:
         finally:
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # bounded: a client that does not honour the cancellation must not hold the shutdown
+            _, stuck = await asyncio.wait(tasks, timeout=10)
+            if stuck:
+                log.warning("%d poller(s) did not stop within 10 s; shutting down without them", len(stuck))
             if server is not None:
                 server.close()
             await asyncio.to_thread(self.forwarder.stop)
