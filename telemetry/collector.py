@@ -180,6 +180,8 @@ class Collector:
         try:
             await self._stop.wait()
         finally:
+            for poller in pollers:
+                poller.stop()
             for t in tasks:
                 t.cancel()
             # bounded: a client that does not honour the cancellation must not hold the shutdown

@@ -85,6 +85,7 @@ class EndpointPoller:
         timeouts = [d.timeout_s or settings.timeout_s for d in devices]
         self.client = AsyncModbusTcpClient(host, port=port, timeout=max(timeouts) + 1.0, retries=0,
                                            reconnect_delay=0, reconnect_delay_max=0)
+        self._stopped = False
         self._next_connect = 0.0  # monotonic time before which no connect is attempted
         self._backoff = settings.backoff_initial_s
         for d in devices:
@@ -103,7 +104,7 @@ class EndpointPoller:
                 seq += 1
         heapq.heapify(heap)
         try:
-            while heap:
+            while heap and not self._stopped:
                 due, seq, di, bi = heap[0]
                 delay = due - loop.time()
                 if delay > 0:
@@ -127,6 +128,11 @@ class EndpointPoller:
                     await asyncio.sleep(dev.config.profile.inter_request_delay_s)
         finally:
             self.client.close()
+
+    def stop(self) -> None:
+        """Make :meth:`run` return at its next step, even if a library swallowed the cancellation."""
+        self._stopped = True
+        self.client.close()
 
     async def poll_block(self, dev: _DeviceState, block: Block) -> None:
         """Read one block (connecting first if needed) and emit its reading, good or not."""
