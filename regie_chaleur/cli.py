@@ -181,24 +181,20 @@ def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_retention(args: argparse.Namespace, settings: Settings) -> int:
-    from regie_chaleur.db.database import open_database
+    from regie_chaleur.db.database import connected
     from regie_chaleur.db.timescale import set_retention
 
     if args.days < 1:
         raise RegieError("retention: days must be at least 1")
-    db = open_database(settings)
-    try:
-        with db.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            kind = set_retention(cur, db.caps, args.table, f"{args.days} days")
-    finally:
-        db.close()
+    with connected(settings) as (db, conn), conn.transaction(), conn.cursor() as cur:
+        kind = set_retention(cur, db.caps, args.table, f"{args.days} days")
     how = "TimescaleDB policy" if kind == "policy" else "scheduler job"
     print(f"{args.table}: raw rows kept {args.days} days ({how})")
     return 0
 
 
 def cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
-    from regie_chaleur.db.database import open_database
+    from regie_chaleur.db.database import connected
     from regie_chaleur.registry.store import import_inventory_text
 
     path: Path = args.file
@@ -206,27 +202,19 @@ def cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RegieError(f"cannot read {path}: {exc.strerror}") from exc
-    db = open_database(settings)
-    try:
-        with db.pool.connection() as conn:
-            report = import_inventory_text(conn, text, str(path), profiles=_known_profiles(settings))
-    finally:
-        db.close()
+    with connected(settings) as (_db, conn):
+        report = import_inventory_text(conn, text, str(path), profiles=_known_profiles(settings))
     print(f"{path}: {report}")
     return 0
 
 
 def cmd_network_export(args: argparse.Namespace, settings: Settings) -> int:
-    from regie_chaleur.db.database import open_database
+    from regie_chaleur.db.database import connected
     from regie_chaleur.registry.inventory import format_csv, format_yaml
     from regie_chaleur.registry.store import read_inventory
 
-    db = open_database(settings)
-    try:
-        with db.pool.connection() as conn:
-            inventory = read_inventory(conn)
-    finally:
-        db.close()
+    with connected(settings) as (_db, conn):
+        inventory = read_inventory(conn)
     text = format_csv(inventory) if args.format == "csv" else format_yaml(inventory)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
@@ -261,7 +249,7 @@ def cmd_forecast_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_forecast_run(args: argparse.Namespace, settings: Settings) -> int:
-    from regie_chaleur.db.database import open_database
+    from regie_chaleur.db.database import connected
     from regie_chaleur.forecast_service import run_network_forecast
     from regie_chaleur.weather import FileProvider
 
@@ -269,12 +257,8 @@ def cmd_forecast_run(args: argparse.Namespace, settings: Settings) -> int:
     if provider is None:
         raise RegieError("no weather forecast: give --weather-file or set REGIE_WEATHER_FORECAST_URL "
                          "or REGIE_WEATHER_FORECAST_FILE")
-    db = open_database(settings)
-    try:
-        with db.pool.connection() as conn:
-            issued = run_network_forecast(conn, provider)
-    finally:
-        db.close()
+    with connected(settings) as (_db, conn):
+        issued = run_network_forecast(conn, provider)
     print(f"forecast {issued.id} issued at {issued.issued_at.isoformat()} for {issued.hours} h "
           f"(weather: {provider.name})")
     return 0
@@ -283,15 +267,11 @@ def cmd_forecast_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_forecast_accuracy(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from regie_chaleur.db.database import open_database
+    from regie_chaleur.db.database import connected
     from regie_chaleur.forecast_service import forecast_accuracy
 
-    db = open_database(settings)
-    try:
-        with db.pool.connection() as conn:
-            rows = forecast_accuracy(conn, datetime.now(UTC), args.days)
-    finally:
-        db.close()
+    with connected(settings) as (_db, conn):
+        rows = forecast_accuracy(conn, datetime.now(UTC), args.days)
     if not rows:
         print("no forecast with observed targets yet")
     for r in rows:
@@ -301,45 +281,37 @@ def cmd_forecast_accuracy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_weather_import(args: argparse.Namespace, settings: Settings) -> int:
-    from regie_chaleur.db.database import open_database
+    from regie_chaleur.db.database import connected
     from regie_chaleur.weather import WeatherError, import_observations, parse_temperature_csv
 
     try:
         series = parse_temperature_csv(args.file.read_text(encoding="utf-8"), str(args.file))
     except OSError as exc:
         raise WeatherError(f"cannot read {args.file}: {exc.strerror}") from exc
-    db = open_database(settings)
-    try:
-        with db.pool.connection() as conn:
-            n = import_observations(conn, series, args.source)
-    finally:
-        db.close()
+    with connected(settings) as (_db, conn):
+        n = import_observations(conn, series, args.source)
     print(f"{args.file}: {n} hourly temperatures imported (source {args.source})")
     return 0
 
 
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
-    from regie_chaleur.db.database import open_database
+    from regie_chaleur.db.database import connected
     from regie_chaleur.planning_service import plan_latest, read_system_doc
 
-    db = open_database(settings)
-    try:
-        with db.pool.connection() as conn:
-            if args.versus_actual is not None:
-                from datetime import UTC, datetime
+    with connected(settings) as (_db, conn):
+        if args.versus_actual is not None:
+            from datetime import UTC, datetime
 
-                from regie_chaleur.planning_service import plan_versus_actual
+            from regie_chaleur.planning_service import plan_versus_actual
 
-                rows = plan_versus_actual(conn, args.versus_actual, datetime.now(UTC))
-                if not rows:
-                    print(f"plan {args.versus_actual}: unknown, or none of its hours has passed yet")
-                for row in rows:
-                    actual = "no meter data" if row["actual_mwh"] is None else f"{row['actual_mwh']:10.1f} MWh"
-                    print(f"{row['plant']:<20} planned {row['planned_mwh']:10.1f} MWh   metered {actual}")
-                return 0
-            stored = plan_latest(conn, read_system_doc(args.plants), args.losses, args.force)
-    finally:
-        db.close()
+            rows = plan_versus_actual(conn, args.versus_actual, datetime.now(UTC))
+            if not rows:
+                print(f"plan {args.versus_actual}: unknown, or none of its hours has passed yet")
+            for row in rows:
+                actual = "no meter data" if row["actual_mwh"] is None else f"{row['actual_mwh']:10.1f} MWh"
+                print(f"{row['plant']:<20} planned {row['planned_mwh']:10.1f} MWh   metered {actual}")
+            return 0
+        stored = plan_latest(conn, read_system_doc(args.plants), args.losses, args.force)
     if stored.id is None:
         print(f"forecast {stored.forecast_id} is already planned (use --force to plan again)")
     else:

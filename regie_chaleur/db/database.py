@@ -8,6 +8,8 @@ application hands to the packages.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -83,3 +85,16 @@ def open_database(settings: Settings, *, apply_migrations: bool | None = None) -
             embedded.stop()
         raise
     return Database(url=url, caps=caps, pool=pool, embedded=embedded, applied=applied)
+
+
+@contextmanager
+def connected(settings: Settings, *, apply_migrations: bool | None = None
+              ) -> Iterator[tuple[Database, psycopg.Connection]]:
+    """Open the database, lend one pooled connection, and close everything afterwards (one-shot
+    commands)."""
+    db = open_database(settings, apply_migrations=apply_migrations)
+    try:
+        with db.pool.connection() as conn:
+            yield db, conn
+    finally:
+        db.close()

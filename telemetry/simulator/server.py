@@ -18,7 +18,7 @@ import resource
 import socket
 import struct
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,7 +50,8 @@ class Faults:
     reset: bool = False  # the connection is reset (TCP RST) instead of answering
 
     def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        for f in fields(self):
+            setattr(self, f.name, f.default)
 
 
 def simulated_address(index: int, base: str = "127.1.0.0") -> str:
