@@ -2,7 +2,9 @@
 
 For each day D of [test_start, test_end), a forecast is issued at 12:00 of D (in the timestamps' own
 offset) for the 24 hours of D+1 (horizons 13-36 h). It uses the loads stamped before the issue time and
-the outdoor temperature of every hour (optionally with forecast-like noise). The model is refitted every
+the outdoor temperature of every hour (optionally with forecast-like noise, whose standard deviation
+the model is told, as an application knows its weather provider's accuracy: it widens the band, not
+the forecast). The model is refitted every
 ``refit_days`` on everything before the refit's issue time; the refit schedule depends only on
 ``test_start``, so a day's forecast does not change when the file is cut at that day's issue time.
 """
@@ -61,7 +63,8 @@ def backtest(history: pd.DataFrame, test_start: date, test_end: date, config: Fo
             model = fit(frame[frame.index < issued], config)
         day = frame[frame.index < issued + pd.Timedelta(hours=38)].copy()
         day["temperature"] = noisy_temperatures(day["temperature"], issued, temperature_noise_k, seed)
-        fc = forecast(model, day, issued, horizon_h=38)  # D+1 may have 25 hours
+        fc = forecast(model, day, issued, horizon_h=38,  # D+1 may have 25 hours
+                      temperature_error_k=temperature_noise_k)
         target_day = (issued + pd.DateOffset(days=1)).normalize()  # midnight of D+1, local
         fc = fc[(fc.index >= target_day) & (fc.index < target_day + pd.DateOffset(days=1))
                 & (fc.index <= frame.index[-1])]

@@ -1,4 +1,4 @@
-"""Hourly heat-load forecasting with SciPy: a designed basis fitted by bounded least squares, a
+"""Hourly heat-load forecasting with SciPy: a designed basis fitted by weighted least squares, a
 horizon-dependent correction from the latest observed load, and calibrated P10/P90.
 
 The model is multiplicative (fitted on the logarithm of the load, so its errors are relative, like
@@ -7,6 +7,7 @@ the MAPE it is judged by). For an hour t with local hour-of-week w(t) (holidays 
     log base(t) = α[w] + Σ_s Σ_k β[s,k] · max(0, K_k − T_s(t))
                   + Σ_h 1[hour(t) = h] · (γ24[h] · max(0, L − T_24(t)) + γ6[h] · max(0, L − T_6(t)))
                   + Σ_j (c_j sin 2πj·doy/365.25 + d_j cos 2πj·doy/365.25) + δ · holiday(t)
+                  + Σ_h 1[hour(t) = h] · (σ[h] sin 2π·doy/365.25 + κ[h] cos 2π·doy/365.25)
 
 - ``α`` (168 values): the weekly profile, what the network draws at each hour of the week;
 - ``T_s``: the outdoor temperature and its exponential smoothings with half-lives of 6, 24 and 72 h
@@ -17,18 +18,21 @@ the MAPE it is judged by). For an hour t with local hour-of-week w(t) (holidays 
   smoothings (profiles change with temperature), around L = 16 °C;
 - ``c_j, d_j`` (two harmonics): the annual cycle that temperature does not explain (solar gains,
   daylight, hot-water demand, network temperatures);
-- ``δ``: the holiday effect beyond treating the day as a Sunday.
+- ``δ``: the holiday effect beyond treating the day as a Sunday;
+- ``σ``, ``κ`` (24 + 24 values): the daily profile's seasonal drift that temperature does not explain
+  (daylight moves the morning peak; the hot-water share of the load grows in summer).
 
 Fitted by weighted least squares (normal equations solved with ``scipy.linalg.solve``), rows
 weighted to forget slowly (half-life ``memory_days``). The hinge slopes are not bounded one by one:
 the smoothings are collinear, so only their sum has a sign (colder means more heat); bounding each
 made the day-ahead error worse on real data. Then for each horizon k (hours after the last observed
-load), the log-error of the base is corrected by a linear function of five recent residuals: the last
-observed hour's, the mean of the last 24 h, the mean of the last 168 h, and the residuals at the same
-hour of day on the two latest observed days; the coefficients, fitted per horizon, carry the most
-recent load's information and decay with the horizon. P10 and P90 are the forecast times the 10 % and
-90 % quantiles of the relative errors of the corrected forecasts over the history, per 12-hour band of
-horizons. Everything is deterministic.
+load), the log-error of the base is corrected by a linear function of six recent residuals: the last
+observed hour's, the mean of the last 24 h, the mean of the last 168 h, the residuals at the same hour
+of day on the two latest observed days, and their mean over the latest seven; the coefficients, fitted
+per horizon, carry the most recent load's information and decay with the horizon. P10 and P90 are the
+forecast times the 10 % and 90 % quantiles of the relative errors of the corrected forecasts over the
+history, per 12-hour band of horizons, widened by the weather forecast's error when one is given.
+Everything is deterministic.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ HALF_LIVES_H = (6.0, 24.0, 72.0)
 PROFILE_LIMIT_C = 16.0
 MAX_HORIZON_H = 168
 HORIZON_BAND_H = 12
+N_RECENT = 6  # recent-residual features of the horizon correction
+SAME_HOUR_DAYS = 7  # days averaged in the same-hour residual feature
+Z_P90 = 1.2816  # the 90 % quantile of the standard normal
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class HeatLoadModel:
     config: ForecastConfig
     columns: tuple[str, ...]
     coef: np.ndarray  # per design column [MW or MW/K]
-    correction: np.ndarray  # (24, max_horizon, 5): per hour of the last observation and horizon k = 1..max
+    correction: np.ndarray  # (24, max_horizon, N_RECENT): per hour of the last observation and horizon k = 1..max
     rel_quantiles: np.ndarray  # (max_horizon, 2): relative error quantiles (low, high) per horizon
     fitted_until: pd.Timestamp
 
@@ -120,6 +127,9 @@ def design(frame: pd.DataFrame, config: ForecastConfig) -> tuple[np.ndarray, lis
         names += [f"annual_sin{j}", f"annual_cos{j}"]
     blocks.append(holiday.astype(float).reshape(n, 1))
     names.append("holiday")
+    for fn in (np.sin, np.cos):
+        blocks.append(np.eye(24)[hour] * fn(2 * np.pi * doy / 365.25)[:, None])
+        names += [f"profile_season_{fn.__name__}_h{h}" for h in range(24)]
     return np.hstack(blocks), names
 
 
@@ -138,64 +148,72 @@ def _fit_base(frame: pd.DataFrame, config: ForecastConfig) -> tuple[np.ndarray, 
     return np.asarray(coef), names
 
 
-def _window_means(resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean residual of the 24 and the 168 hours ending at each position (missing hours skipped)."""
-    csum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(resid))])
-    cnt = np.concatenate([[0.0], np.cumsum(np.isfinite(resid))])
+def _window_means(resid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At each position, the mean residual of the 24 and the 168 hours ending there, and of the same
+    hour on the :data:`SAME_HOUR_DAYS` days ending there (missing hours skipped; 0 when none)."""
+    known = np.isfinite(resid)
+    csum = np.concatenate([[0.0], np.cumsum(np.where(known, resid, 0.0))])
+    cnt = np.concatenate([[0.0], np.cumsum(known)])
     end = np.arange(len(resid))
     out = []
     for width in (24, 168):
         lo = np.maximum(0, end + 1 - width)
         n = cnt[end + 1] - cnt[lo]
         out.append(np.where(n > 0, (csum[end + 1] - csum[lo]) / np.maximum(n, 1), 0.0))
-    return out[0], out[1]
+    total, seen = np.zeros(len(resid)), np.zeros(len(resid))
+    for d in range(SAME_HOUR_DAYS):
+        total[24 * d:] += np.where(known, resid, 0.0)[: len(resid) - 24 * d]
+        seen[24 * d:] += known[: len(resid) - 24 * d]
+    out.append(np.where(seen > 0, total / np.maximum(seen, 1), 0.0))
+    return out[0], out[1], out[2]
 
 
-def _recent(resid: np.ndarray, means: tuple[np.ndarray, np.ndarray], last: np.ndarray,
+def _recent(resid: np.ndarray, means: tuple[np.ndarray, np.ndarray, np.ndarray], last: np.ndarray,
             target: np.ndarray) -> np.ndarray:
-    """The five recent-residual features for last observed positions ``last`` and ``target``
-    positions: r_last, mean 24 h, mean 168 h, and the same hour of day on the latest two observed days."""
-    days_back = np.ceil((target - last) / 24).astype(int)
-    same1 = np.clip(target - 24 * days_back, 0, None)
-    same2 = np.clip(target - 24 * (days_back + 1), 0, None)
-    feats = np.column_stack([resid[last], means[0][last], means[1][last], resid[same1], resid[same2]])
+    """The six recent-residual features for last observed positions ``last`` and ``target``
+    positions: r_last, mean 24 h, mean 168 h, the same hour of day on the latest two observed days,
+    and the mean at that hour over the latest :data:`SAME_HOUR_DAYS` days (missing skipped)."""
+    same = target - 24 * np.ceil((target - last) / 24).astype(int)
+    feats = np.column_stack([resid[last], means[0][last], means[1][last], resid[np.clip(same, 0, None)],
+                             resid[np.clip(same - 24, 0, None)], means[2][np.clip(same, 0, None)]])
     return np.asarray(np.nan_to_num(feats), dtype=float)
 
 
 def _fit_correction(frame: pd.DataFrame, log_base: np.ndarray, max_h: int, q_low: float = 0.1,
                     q_high: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
     """Correction coefficients per hour of day of the last observed hour and per horizon k
-    (shape (24, max_h, 5), from the normal equations accumulated over the history), and the relative
-    error quantiles (low, high) of the corrected forecasts per horizon, pooled in 12-hour bands."""
+    (shape (24, max_h, N_RECENT), least squares over every (last observed hour, hour k later) pair of
+    the history), and the relative error quantiles (low, high) of the corrected forecasts per
+    horizon, pooled in 12-hour bands."""
     resid = np.log(frame["load"].to_numpy(float)) - log_base
     means = _window_means(resid)
     n = len(resid)
     hod = np.asarray(pd.DatetimeIndex(frame.index).hour)
-    out = np.zeros((24, max_h, 5))
-    errors: dict[int, list[np.ndarray]] = {}
     observed = np.flatnonzero(np.isfinite(resid))
+    observed = observed[np.argsort(hod[observed], kind="stable")]  # grouped by hour of day
+    out = np.zeros((24, max_h, N_RECENT))
+    errors: dict[int, list[np.ndarray]] = {}
+    ridge = 1e-9 * np.eye(N_RECENT)
     for k in range(1, max_h + 1):
         last = observed[observed + k < n]
-        target = last + k
-        ok = np.isfinite(resid[target])
-        last, target = last[ok], target[ok]
-        feats = _recent(resid, means, last, target)
-        key = hod[last]
-        gram = np.zeros((24, 5, 5))
-        for i in range(5):
-            for j in range(i, 5):
-                gram[:, i, j] = gram[:, j, i] = np.bincount(key, feats[:, i] * feats[:, j], minlength=24)
-        rhs = np.column_stack([np.bincount(key, feats[:, i] * resid[target], minlength=24) for i in range(5)])
+        last = last[np.isfinite(resid[last + k])]
+        feats = _recent(resid, means, last, last + k)
+        y = resid[last + k]
+        bounds = np.searchsorted(hod[last], np.arange(25))
+        fitted = np.empty(len(last))
         for h in range(24):
-            if gram[h].trace() > 0:
-                out[h, k - 1] = solve(gram[h] + 1e-9 * np.eye(5), rhs[h], assume_a="sym")
-        band = (k - 1) // HORIZON_BAND_H
-        err = np.exp(resid[target] - np.sum(out[key, k - 1] * feats, axis=1)) - 1.0
-        errors.setdefault(band, []).append(err[:: max(1, len(err) // 2000)])
+            rows = slice(bounds[h], bounds[h + 1])
+            if bounds[h + 1] > bounds[h]:
+                f = feats[rows]
+                out[h, k - 1] = np.linalg.solve(f.T @ f + ridge, f.T @ y[rows])
+                fitted[rows] = f @ out[h, k - 1]
+        err = np.exp(y - fitted) - 1.0
+        errors.setdefault((k - 1) // HORIZON_BAND_H, []).append(err[:: max(1, len(err) // 2000)])
     quantiles = np.zeros((max_h, 2))
-    for k in range(max_h):
-        pooled = np.concatenate(errors[k // HORIZON_BAND_H])
-        quantiles[k] = np.quantile(pooled, [q_low, q_high]) if len(pooled) else (-0.1, 0.1)
+    for band, parts in errors.items():
+        pooled = np.concatenate(parts)
+        quantiles[band * HORIZON_BAND_H:(band + 1) * HORIZON_BAND_H] = (
+            np.quantile(pooled, [q_low, q_high]) if len(pooled) else (-0.1, 0.1))
     return out, quantiles
 
 
@@ -230,11 +248,14 @@ def regularise(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def forecast(model: HeatLoadModel, history: pd.DataFrame, issued_at: pd.Timestamp,
-             horizon_h: int = 24 * 7) -> pd.DataFrame:
+             horizon_h: int = 24 * 7, temperature_error_k: float = 0.0) -> pd.DataFrame:
     """P10/P50/P90 [MW] for the ``horizon_h`` hours after ``issued_at``.
 
     ``history`` must hold the temperature [°C] of every hour up to the last target (measured, then
     forecast) and the loads; loads stamped at or after ``issued_at`` are ignored, whatever they are.
+    ``temperature_error_k`` [K] is the standard deviation of the forecast temperatures' error: the
+    band then also carries the load's response to it (the model's sensitivity to a 1 K shift of every
+    forecast hour, times the error, in quadrature with the band learnt on measured temperatures).
 
     Returns:
         A frame indexed by target hour with ``p10``, ``p50``, ``p90`` and ``horizon_h``.
@@ -262,6 +283,12 @@ def forecast(model: HeatLoadModel, history: pd.DataFrame, issued_at: pd.Timestam
     p50 = np.exp(log_p50)
     k_target = np.clip(np.asarray(((targets - issued_at) / pd.Timedelta(hours=1)).astype(int)) + 1,
                        1, config.max_horizon_h) - 1
-    q = model.rel_quantiles[k_target]
-    return pd.DataFrame({"p10": p50 * (1 + q[:, 0]), "p50": p50, "p90": p50 * (1 + q[:, 1]),
+    low, high = np.log1p(model.rel_quantiles[k_target, 0]), np.log1p(model.rel_quantiles[k_target, 1])
+    if temperature_error_k > 0:
+        warmer = frame.copy()
+        warmer.loc[warmer.index >= issued_at, "temperature"] += 1.0
+        sensitivity = np.abs(_predict_base(model.coef, warmer, config)[pos] - log_base[pos])  # [1/K]
+        spread = Z_P90 * temperature_error_k * sensitivity
+        low, high = -np.hypot(low, spread), np.hypot(high, spread)
+    return pd.DataFrame({"p10": p50 * np.exp(low), "p50": p50, "p90": p50 * np.exp(high),
                          "horizon_h": k_target + 1}, index=targets)

@@ -253,7 +253,8 @@ def cmd_forecast_run(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.forecast_service import run_network_forecast
     from regie_chaleur.weather import FileProvider
 
-    provider = FileProvider(args.weather_file) if args.weather_file else settings.weather_provider()
+    provider = (FileProvider(args.weather_file, error_k=settings.weather_forecast_error_k) if args.weather_file
+                else settings.weather_provider())
     if provider is None:
         raise RegieError("no weather forecast: give --weather-file or set REGIE_WEATHER_FORECAST_URL "
                          "or REGIE_WEATHER_FORECAST_FILE")

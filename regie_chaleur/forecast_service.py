@@ -81,7 +81,8 @@ def run_network_forecast(conn: psycopg.Connection, provider: ForecastProvider, n
     config = ForecastConfig(tz=TZ, holidays=frozenset(public_holidays(years, "FR")))
     try:
         model = fit(frame[frame.index < now], config)
-        values = forecast(model, frame, pd.Timestamp(now), horizon_h=horizon_h)
+        values = forecast(model, frame, pd.Timestamp(now), horizon_h=horizon_h,
+                          temperature_error_k=provider.error_k)
     except ModelError as exc:
         raise RegieError(f"network forecast not issued: {exc}") from exc
     temps = frame["temperature"].reindex(values.index).interpolate().ffill().bfill()

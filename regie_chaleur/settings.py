@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     weather_forecast_file: Path | None = Field(None, description="CSV of forecast temperatures (time,temperature_c)")
     weather_latitude: float = Field(48.8156, ge=-90, le=90, description="where the weather is forecast [°]")
     weather_longitude: float = Field(2.3849, ge=-180, le=180, description="[°] (default: Ivry-sur-Seine)")
+    weather_forecast_error_k: float = Field(
+        1.5, ge=0, description="standard deviation of the weather forecast's temperature error [K]; widens P10-P90")
     forecast_every_h: float = Field(6.0, gt=0, description="the scheduler issues a network forecast this often [h]")
     auto_migrate: bool = Field(
         False, description="apply pending migrations at start-up (always on in demo/development)"
@@ -121,9 +123,10 @@ class Settings(BaseSettings):
         from regie_chaleur.weather import FileProvider, OpenMeteoProvider
 
         if self.weather_forecast_file is not None:
-            return FileProvider(self.weather_forecast_file)
+            return FileProvider(self.weather_forecast_file, error_k=self.weather_forecast_error_k)
         if self.weather_forecast_url:
-            return OpenMeteoProvider(self.weather_forecast_url, self.weather_latitude, self.weather_longitude)
+            return OpenMeteoProvider(self.weather_forecast_url, self.weather_latitude, self.weather_longitude,
+                                     error_k=self.weather_forecast_error_k)
         return None
 
     def check_secrets(self) -> None:

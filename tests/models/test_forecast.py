@@ -50,6 +50,22 @@ def test_fit_recovers_the_temperature_sensitivity_and_profile() -> None:
     assert (fc["p50"] <= fc["p90"]).all()
 
 
+def test_weather_forecast_error_widens_the_band_not_the_forecast() -> None:
+    data = synthetic()
+    model = fit(data.iloc[: -24 * 7], ForecastConfig(tz="Europe/Paris"))
+    issued = data.index[-24 * 7 + 12]
+    exact = forecast(model, data, issued, horizon_h=48)
+    unsure = forecast(model, data, issued, horizon_h=48, temperature_error_k=1.5)
+    np.testing.assert_array_equal(exact["p50"].to_numpy(), unsure["p50"].to_numpy())
+    assert (unsure["p10"] < exact["p10"]).all()
+    assert (unsure["p90"] > exact["p90"]).all()
+    # the load follows the 24-h smoothed temperature: a forecast error reaches it gradually, so the
+    # extra spread grows with the horizon towards 1.28 × 1.5 K × 3 %/K (75 % of it after 48 h)
+    extra = np.log(unsure["p90"] / exact["p90"]).to_numpy()
+    assert extra[-1] > extra[0]
+    assert float(np.log(unsure["p90"] / unsure["p50"]).iloc[-1]) > 0.7 * 1.28 * 1.5 * 0.03
+
+
 def test_fit_is_deterministic_and_fast_enough_to_call() -> None:
     data = synthetic(60)
     a, b = fit(data), fit(data)
