@@ -1,0 +1,237 @@
+"""One contract's invoice for one period, computed from plain data (no database): lines and totals.
+
+- **R1** = energy [MWh, to the kWh] × indexed R1 [€/MWh]. When a new tariff version starts inside the
+  period (possible for quarterly or yearly billing; deliberations take effect on the first of a month),
+  the energy is shared between the versions in proportion to their days (design choice, documented).
+- **R2** = subscribed power [kW] × indexed R21..R24 [€/kW/year] × the period's share of a year, per
+  day of supply: a contract starting or ending inside the period, or a power change, splits the line.
+- **Reduction** of the tariff category (by deliberation), on R1 and/or R2, per VAT rate.
+- **Regularisation** of an earlier estimated index, at the price and VAT rate it was billed at.
+- **VAT** per rate on the document: base = Σ lines at that rate; VAT = base × rate rounded once,
+  half-up, to the cent (EN 16931 BR-CO-17). R2 lines carry the network's R2 rate (5.5 %), R1 lines the
+  R1 rate of the VAT period (5.5 % when renewable and recovered heat is at least 50 %, else 20 %).
+
+Every amount is rounded once: a line to the cent from its exact quantity × unit price × prorata; a
+unit price to the policy's decimals; VAT per rate. Totals are exact sums of rounded figures, so an
+invoice always reconciles: total = Σ lines + Σ VAT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+
+from billing import fr
+from billing.consumption import Consumption, change_summary, compute_consumption
+from billing.errors import ContractException
+from billing.indexation import IndexedPrice, formula_for, indexed_price
+from billing.model import (
+    R2_TERMS,
+    TERM_LABELS,
+    Contract,
+    Draft,
+    Formula,
+    IndexValue,
+    Line,
+    MeterInputs,
+    Period,
+    Policy,
+    Reduction,
+    TariffVersion,
+    Totals,
+    VatPeriod,
+    VatTotal,
+)
+from billing.money import MWH_PLACES, cents, exact_product, exact_ratio, kwh_to_mwh, round_to
+from billing.periods import boundary, hours_in, r2_prorata
+
+ONE = Decimal(1)
+R1_KINDS = ("R1", "regularisation")
+
+
+def compute_draft(contract: Contract, run_period: Period, run_date: date, tariffs: Sequence[TariffVersion],
+                  formulas: Sequence[Formula], index_values: Mapping[tuple[str, date], IndexValue],
+                  vat_periods: Sequence[VatPeriod], reductions: Sequence[Reduction], meter: MeterInputs,
+                  policy: Policy) -> Draft:
+    """The invoice of ``contract`` for ``run_period`` (cut to the days it was supplied).
+
+    Raises:
+        ContractException: anything that prevents an exact invoice (an item of the review list).
+    """
+    period = run_period.intersect(contract.supplied)
+    if period is None:
+        raise ContractException("not_supplied", "le contrat ne couvre aucun jour de la période")
+    segments = tariff_segments(period, [t for t in tariffs if t.category == contract.category], contract.category)
+    vat = vat_period_for(vat_periods, contract.network, period)
+    powers = power_pieces(contract, period)
+    consumption = compute_consumption(meter, boundary(period.start), boundary(period.end), period.days,
+                                      hours_in(period), max(kw for _, kw in powers), policy)
+    prices: list[IndexedPrice] = []
+    lines = r1_lines(consumption, segments, period, contract, formulas, index_values, run_date, vat, policy, prices)
+    lines += r2_lines(segments, powers, contract, formulas, index_values, run_date, vat, policy, prices)
+    lines += reduction_lines(lines, reductions, contract.category, period)
+    totals = compute_totals(lines)
+    if totals.total_ht < 0:
+        raise ContractException("negative_total", f"montant hors taxes négatif ({totals.total_ht} €) : "
+                                                  "émettre un avoir plutôt qu'une facture")
+    readings = consumption.summary()
+    readings["meter_changes"] = [change_summary(c) for c in meter.changes if
+                                 boundary(period.start) <= c.at < boundary(period.end)]
+    return Draft(contract, period, tuple(lines), totals, readings, consumption.warnings,
+                 frozenset((v.series, v.month) for p in prices for v in p.values_used),
+                 frozenset(t.id for _, t in segments))
+
+
+def tariff_segments(period: Period, tariffs: Sequence[TariffVersion], category: str
+                    ) -> list[tuple[Period, TariffVersion]]:
+    """The tariff versions covering ``period``, each with the days it covers.
+
+    Raises:
+        ContractException: ``no_tariff`` when a day of the period has no tariff.
+    """
+    out: list[tuple[Period, TariffVersion]] = []
+    for tariff in sorted(tariffs, key=lambda t: t.valid_from):
+        part = period.intersect(tariff.period)
+        if part is not None:
+            out.append((part, tariff))
+    covered = sum(p.days for p, _ in out)
+    if covered != period.days:
+        raise ContractException("no_tariff", f"aucun tarif de la catégorie {category} pour une partie de la "
+                                             f"période {period.label()}")
+    return out
+
+
+def vat_period_for(vat_periods: Sequence[VatPeriod], network: str, period: Period) -> VatPeriod:
+    """The network's VAT period in force on the period's last day (the supply's end).
+
+    Raises:
+        ContractException: ``no_vat_period``.
+    """
+    last = period.end - timedelta(days=1)
+    for v in vat_periods:
+        if v.network == network and v.valid_from <= last and (v.valid_to is None or last < v.valid_to):
+            return v
+    raise ContractException("no_vat_period", f"aucun taux de TVA enregistré pour le réseau {network} au "
+                                             f"{last:%d/%m/%Y} (part d'énergies renouvelables et de récupération)")
+
+
+def power_pieces(contract: Contract, period: Period) -> list[tuple[Period, Decimal]]:
+    """The subscribed power [kW] over the days of ``period``, split where it changes.
+
+    Raises:
+        ContractException: ``no_power`` when a day has no subscribed power.
+    """
+    steps = sorted(contract.powers, key=lambda s: s.valid_from)
+    out = []
+    for i, step in enumerate(steps):
+        end = steps[i + 1].valid_from if i + 1 < len(steps) else date.max
+        part = period.intersect(Period(step.valid_from, end))
+        if part is not None:
+            out.append((part, step.power_kw))
+    if sum(p.days for p, _ in out) != period.days:
+        raise ContractException("no_power", f"puissance souscrite inconnue pour une partie de la période "
+                                            f"{period.label()}")
+    return out
+
+
+def _price(term: str, tariff: TariffVersion, start: date, contract: Contract, formulas: Sequence[Formula],
+           index_values: Mapping[tuple[str, date], IndexValue], run_date: date, policy: Policy,
+           prices: list[IndexedPrice]) -> IndexedPrice:
+    price = indexed_price(tariff, term, formula_for(formulas, term, contract.category, start), start, index_values,
+                          run_date, policy.unit_price_places)
+    prices.append(price)
+    return price
+
+
+def r1_lines(consumption: Consumption, segments: list[tuple[Period, TariffVersion]], period: Period,
+             contract: Contract, formulas: Sequence[Formula], index_values: Mapping[tuple[str, date], IndexValue],
+             run_date: date, vat: VatPeriod, policy: Policy, prices: list[IndexedPrice]) -> list[Line]:
+    """The energy line(s), and the regularisation of an earlier estimate."""
+    lines: list[Line] = []
+    total = kwh_to_mwh(consumption.kwh)
+    given = Decimal(0)
+    for i, (part, tariff) in enumerate(segments):
+        quantity = total - given if i == len(segments) - 1 else round_to(
+            exact_ratio(exact_product(total, Decimal(part.days)), Decimal(period.days)), MWH_PLACES)
+        given += quantity
+        price = _price("R1", tariff, part.start, contract, formulas, index_values, run_date, policy, prices)
+        start, end = consumption.start, consumption.end
+        label = (f"{TERM_LABELS['R1']} {part.label()} : index {fr.number(start.index_kwh)} → "
+                 f"{fr.number(end.index_kwh)} kWh"
+                 + (" (estimé)" if end.kind == "estimated" else ""))
+        details = {**price.details, "consumption_kwh": str(consumption.kwh), "tariff_id": tariff.id,
+                   "deliberation": tariff.deliberation}
+        if len(segments) > 1:
+            details["share_of_days"] = f"{part.days}/{period.days}"
+        lines.append(Line("R1", label, quantity, "MWh", price.unit_price, ONE, "",
+                          cents(exact_product(quantity, price.unit_price)), vat.rate_r1_pct, part, details))
+    reg = consumption.regularisation
+    if reg is not None and reg.kwh != 0:
+        quantity = kwh_to_mwh(reg.kwh)
+        label = (f"Régularisation de l'index estimé du {fr.day(reg.estimated.at)} (facture {reg.previous_invoice}) : "
+                 f"estimé {fr.number(reg.estimated.index_kwh)} kWh, relevé {fr.number(reg.actual.index_kwh)} kWh")
+        lines.append(Line("regularisation", label, quantity, "MWh", reg.unit_price, ONE, "",
+                          cents(exact_product(quantity, reg.unit_price)), reg.vat_rate, period,
+                          {"kwh": str(reg.kwh), "previous_invoice": reg.previous_invoice}))
+    return lines
+
+
+def r2_lines(segments: list[tuple[Period, TariffVersion]], powers: list[tuple[Period, Decimal]], contract: Contract,
+             formulas: Sequence[Formula], index_values: Mapping[tuple[str, date], IndexValue], run_date: date,
+             vat: VatPeriod, policy: Policy, prices: list[IndexedPrice]) -> list[Line]:
+    """One line per R2 term, tariff version and subscribed power in force."""
+    lines = []
+    for term in R2_TERMS:
+        for part, tariff in segments:
+            if tariff.base_price(term) == 0:
+                continue
+            price = _price(term, tariff, part.start, contract, formulas, index_values, run_date, policy, prices)
+            for days, kw in powers:
+                piece = part.intersect(days)
+                if piece is None:
+                    continue
+                share, how = r2_prorata(piece, policy.r2_proration)
+                label = (f"{TERM_LABELS[term]} {piece.label()} : {fr.number(kw)} kW × "
+                         f"{fr.number(price.unit_price)} €/kW/an × {how}")
+                lines.append(Line(term, label, kw, "kW", price.unit_price, share, how,  # type: ignore[arg-type]
+                                  cents(exact_product(kw, price.unit_price, share)), vat.rate_r2_pct, piece,
+                                  {**price.details, "tariff_id": tariff.id, "deliberation": tariff.deliberation}))
+    return lines
+
+
+def reduction_lines(lines: Sequence[Line], reductions: Sequence[Reduction], category: str, period: Period
+                    ) -> list[Line]:
+    """The category's reductions in force at the period's start, one line per VAT rate they touch."""
+    out = []
+    for r in reductions:
+        if r.category != category or r.valid_from > period.start or (r.valid_to is not None
+                                                                       and period.start >= r.valid_to):
+            continue
+        kinds = {"R1": R1_KINDS, "R2": R2_TERMS, "R1R2": R1_KINDS + R2_TERMS}[r.applies_to]
+        bases: dict[Decimal, Decimal] = {}
+        for line in lines:
+            if line.kind in kinds:
+                bases[line.vat_rate] = bases.get(line.vat_rate, Decimal(0)) + line.amount
+        for rate, base in sorted(bases.items()):
+            amount = -cents(exact_product(base, r.percent) / 100)
+            if amount == 0:
+                continue
+            terms = {"R1": "R1", "R2": "R2", "R1R2": "R1 et R2"}[r.applies_to]
+            label = f"{r.label} : {fr.percent(r.percent)} de {fr.eur(base)} ({terms}, délibération {r.deliberation})"
+            out.append(Line("reduction", label, ONE, "forfait", amount, ONE, "", amount, rate, period,
+                            {"percent": str(r.percent), "base": str(base), "deliberation": r.deliberation,
+                             "applies_to": r.applies_to}))
+    return out
+
+
+def compute_totals(lines: Sequence[Line]) -> Totals:
+    """Totals per VAT rate (VAT rounded once per rate on the document) and for the document."""
+    bases: dict[Decimal, Decimal] = {}
+    for line in lines:
+        bases[line.vat_rate] = bases.get(line.vat_rate, Decimal(0)) + line.amount
+    by_rate = tuple(VatTotal(rate, base, cents(exact_product(base, rate) / 100))
+                    for rate, base in sorted(bases.items()))
+    total_ht = sum((v.base for v in by_rate), Decimal(0))
+    total_vat = sum((v.vat for v in by_rate), Decimal(0))
+    return Totals(by_rate, total_ht, total_vat, total_ht + total_vat)

@@ -1,0 +1,49 @@
+"""French formats for what billing staff and subscribers read (fr-FR through Babel's CLDR data):
+1 234,56 €, 1 234,567 MWh, 25/11/2026. Thousands are separated by a narrow no-break space (U+202F)
+and the euro sign by a no-break space, as CLDR's fr-FR locale does.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+
+LOCALE = "fr_FR"
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def number(value: Decimal | int | float, places: int | None = None, max_places: int = 6) -> str:
+    """``1 234,5`` (``places``: exactly that many decimals; else as many as needed, up to ``max_places``)."""
+    pattern = "#,##0" + ("." + "0" * places if places else "" if places == 0 else "." + "#" * max_places)
+    return str(format_decimal(value, format=pattern, locale=LOCALE))
+
+
+def eur(value: Decimal) -> str:
+    """``1 234,56 €``."""
+    return str(format_currency(value, "EUR", locale=LOCALE))
+
+
+def day(value: date | datetime) -> str:
+    """``25/11/2026`` (an instant is shown as its Europe/Paris date)."""
+    if isinstance(value, datetime):
+        value = value.astimezone(PARIS).date()
+    return value.strftime("%d/%m/%Y")
+
+
+def long_day(value: date) -> str:
+    """``25 novembre 2026``."""
+    return str(format_date(value, format="long", locale=LOCALE))
+
+
+def month(value: date) -> str:
+    """``octobre 2026``."""
+    return str(format_date(value, format="LLLL y", locale=LOCALE))
+
+
+def percent(value: Decimal) -> str:
+    """``5,5 %``."""
+    return f"{number(value)}\u00a0%"

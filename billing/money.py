@@ -1,0 +1,65 @@
+"""Money and quantities as :class:`decimal.Decimal`: built from strings, never from floats.
+
+Rounding happens once, half-up, where the rules say: a line's amount to the cent, a unit price to
+the policy's number of decimals, the VAT of a rate on the document total (EN 16931 BR-CO-17).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+
+CENT = Decimal("0.01")
+KWH = Decimal("1")  # meter indexes and consumptions are billed to the kWh
+MWH_PLACES = Decimal("0.001")  # an energy quantity in MWh, to the kWh
+
+
+def dec(value: str | int | Decimal) -> Decimal:
+    """A Decimal from a string, an int or a Decimal; refuses floats (binary rounding errors).
+
+    Raises:
+        TypeError: for a float.
+        ValueError: for a string that is not a number.
+    """
+    if isinstance(value, float):
+        raise TypeError("money and quantities are built from strings, never from floats")
+    if isinstance(value, Decimal):
+        return value
+    try:
+        out = Decimal(value)
+    except InvalidOperation as exc:
+        raise ValueError(f"{value!r} n'est pas un nombre") from exc
+    if not out.is_finite():
+        raise ValueError(f"{value!r} n'est pas un nombre fini")
+    return out
+
+
+def round_to(value: Decimal, places: Decimal) -> Decimal:
+    """Round half-up to the exponent of ``places`` (e.g. ``CENT``)."""
+    return value.quantize(places, rounding=ROUND_HALF_UP)
+
+
+def cents(value: Decimal) -> Decimal:
+    """Round half-up to the cent [€]."""
+    return round_to(value, CENT)
+
+
+def exact_product(*factors: Decimal) -> Decimal:
+    """The product of decimals with 40 significant digits (no intermediate rounding)."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        out = Decimal(1)
+        for f in factors:
+            out *= f
+        return +out
+
+
+def exact_ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
+    """``numerator / denominator`` with 40 significant digits (for prorata fractions)."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return numerator / denominator
+
+
+def kwh_to_mwh(kwh: Decimal) -> Decimal:
+    """Energy in MWh to the kWh [MWh] from kWh."""
+    return round_to(kwh / 1000, MWH_PLACES)
