@@ -67,16 +67,14 @@ def credit_invoice(conn: psycopg.Connection, number: str, *, actor: str, reason:
         totals = compute_totals(credit_lines)
         today = now.astimezone(PARIS).date()
         (credit_number,) = take_numbers(cur, "credit_note", today.year, 1)
-        row = cur.execute(
-            """INSERT INTO invoices (kind, status, number, contract_id, subscriber_id, period_start, period_end,
-                   issue_date, due_date, issued_at, issued_by, total_ht, total_vat, total_ttc, corrects_invoice_id,
-                   reason, seller, buyer, payment, readings)
-               VALUES ('credit_note', 'issued', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                       %s) RETURNING id""",
-            (credit_number, original["contract_id"], original["subscriber_id"], original["period_start"],
-             original["period_end"], today, today, now, actor, totals.total_ht, totals.total_vat, totals.total_ttc,
-             original["id"], reason.strip(), Jsonb(original["seller"]), Jsonb(original["buyer"]),
-             Jsonb(original["payment"]), Jsonb(original["readings"]))).fetchone()
+        row = cur.execute(  # a draft first: an issued document takes no more lines
+            """INSERT INTO invoices (kind, status, contract_id, subscriber_id, period_start, period_end, total_ht,
+                   total_vat, total_ttc, corrects_invoice_id, reason, seller, buyer, payment, readings)
+               VALUES ('credit_note', 'draft', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (original["contract_id"], original["subscriber_id"], original["period_start"], original["period_end"],
+             totals.total_ht, totals.total_vat, totals.total_ttc, original["id"], reason.strip(),
+             Jsonb(original["seller"]), Jsonb(original["buyer"]), Jsonb(original["payment"]),
+             Jsonb(original["readings"]))).fetchone()
         assert row is not None  # noqa: S101
         credit_id = int(row[0])
         cur.executemany(
@@ -88,6 +86,8 @@ def credit_invoice(conn: psycopg.Connection, number: str, *, actor: str, reason:
              for no, li in enumerate(credit_lines, start=1)])
         cur.executemany("INSERT INTO invoice_vat (invoice_id, rate, base, vat) VALUES (%s, %s, %s, %s)",
                         [(credit_id, v.rate, v.base, v.vat) for v in totals.by_rate])
+        cur.execute("UPDATE invoices SET status = 'issued', number = %s, issue_date = %s, due_date = %s, "
+                    "issued_at = %s, issued_by = %s WHERE id = %s", (credit_number, today, today, now, actor, credit_id))
         full = _entirely_credited(cur, original["id"])
         if full:
             cur.execute("UPDATE billed_months SET released_by = %s WHERE invoice_id = %s AND released_by IS NULL",

@@ -92,6 +92,22 @@ def normalise_mandate_reference(value: str) -> str:
     return value
 
 
+def creditor_id_for(national_id: str, country: str = "FR", business_code: str = "ZZZ") -> str:
+    """A SEPA creditor identifier (ICS): country, 2 check digits (ISO 7064 mod 97-10 over the national
+    identifier and the country), business code, national identifier."""
+    digits = "".join(str(int(ch, 36)) for ch in f"{national_id}{country}00".upper())
+    return f"{country}{98 - int(digits) % 97:02d}{business_code}{national_id}".upper()
+
+
+def normalise_creditor_id(value: str) -> str:
+    """A SEPA creditor identifier whose check digits are right (the business code is not checked)."""
+    compact = value.replace(" ", "").upper()
+    if not re.match(r"^[A-Z]{2}\d{2}[A-Z0-9]{3}[A-Z0-9]{1,28}$", compact) or \
+            creditor_id_for(compact[7:], compact[:2], compact[4:7]) != compact:
+        raise ValueError(f"identifiant créancier SEPA « {value} » invalide (clé de contrôle)")
+    return compact
+
+
 def normalise_email(value: str) -> str:
     if not EMAIL_RE.match(value.strip()):
         raise ValueError(f"adresse électronique « {value} » invalide")

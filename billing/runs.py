@@ -88,7 +88,7 @@ def simulate_run(conn: psycopg.Connection, month: date, *, actor: str, run_date:
     """
     run_date = run_date or datetime.now(PARIS).date()
     issuer = store.read_issuer(conn)
-    due = _contracts_due(conn, month, contract_ids)
+    due = contracts_due(conn, month, contract_ids)
     if not due:  # everything due this month is billed already: nothing to simulate
         row = conn.execute("SELECT id, status FROM bill_runs WHERE month = %s ORDER BY id DESC LIMIT 1",
                            (month,)).fetchone()
@@ -129,7 +129,7 @@ def simulate_run(conn: psycopg.Connection, month: date, *, actor: str, run_date:
     return RunSummary(run_id, month, "simulated", len(due), len(drafts), total_ht, total_ttc, exceptions)
 
 
-def _contracts_due(conn: psycopg.Connection, month: date, ids: Sequence[int] | None
+def contracts_due(conn: psycopg.Connection, month: date, ids: Sequence[int] | None
                    ) -> list[tuple[Contract, Period]]:
     """Contracts billed in the run of ``month`` with their period, minus those already billed."""
     widest = Period(add_months(month, -11), add_months(month, 1))
@@ -164,11 +164,11 @@ class RunInputs:
         meters = store.read_meters(conn, {c.delivery_point_id for c, _ in due})
         codes = sorted({code for code, _, changes in meters.values() for code in
                         [code, *(ch.old_meter for ch in changes), *(ch.new_meter for ch in changes)]})
-        instants = sorted({boundary(d) for c, p in due for d in _bounds(c, p)})
+        instants = sorted({boundary(d) for c, p in due for d in billed_bounds(c, p)})
         earliest = min((p.start for _, p in due), default=run_date)
         return cls(store.read_policy(conn), store.read_tariffs(conn), store.read_formulas(conn),
                    store.read_index_values(conn), store.read_vat_periods(conn), store.read_reductions(conn),
-                   store.read_previous_billing(conn, {c.id: _bounds(c, p)[0] for c, p in due}),
+                   store.read_previous_billing(conn, {c.id: billed_bounds(c, p)[0] for c, p in due}),
                    store.read_consumption_history(conn, ids, earliest - timedelta(days=400)),
                    meters, store.read_boundary_readings(conn, codes, instants))
 
@@ -176,7 +176,7 @@ class RunInputs:
         if contract.delivery_point_id not in self.meters:
             raise ContractException("no_meter", "aucun compteur n'est rattaché au point de livraison")
         current, capacity, changes = self.meters[contract.delivery_point_id]
-        start_day, end_day = _bounds(contract, period)
+        start_day, end_day = billed_bounds(contract, period)
         start_at, end_at = boundary(start_day), boundary(end_day)
         start = self.readings.get((store.meter_at(current, changes, start_at), start_at))
         end = self.readings.get((store.meter_at(current, changes, end_at), end_at))
@@ -190,7 +190,7 @@ class RunInputs:
         return read_parties(conn, contract_ids)
 
 
-def _bounds(contract: Contract, period: Period) -> tuple[date, date]:
+def billed_bounds(contract: Contract, period: Period) -> tuple[date, date]:
     billed = period.intersect(contract.supplied) or period
     return billed.start, billed.end
 

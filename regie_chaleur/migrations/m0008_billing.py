@@ -385,7 +385,8 @@ CREATE TRIGGER billing_audit_append_only BEFORE UPDATE OR DELETE ON billing_audi
 CREATE FUNCTION billed_months_release_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' OR OLD.released_by IS NOT NULL OR NEW.released_by IS NULL
-       OR (NEW.contract_id, NEW.month, NEW.invoice_id) IS DISTINCT FROM (OLD.contract_id, OLD.month, OLD.invoice_id) THEN
+       OR (NEW.contract_id, NEW.month, NEW.invoice_id)
+          IS DISTINCT FROM (OLD.contract_id, OLD.month, OLD.invoice_id) THEN
         RAISE EXCEPTION 'billed_months : un mois facturé n''est libéré que par un avoir total'
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;

@@ -1,0 +1,235 @@
+"""CSV imports of tariffs, index values and indexation formulas: all or nothing, every bad line named.
+
+Files are UTF-8, comma-separated, with a header; decimals with a point or a comma (quoted). Re-importing
+the same file changes nothing. A value already in the database is never silently replaced: a tariff or
+formula with the same key and other values, or an index value already published with another value,
+is an error naming its line (publish a new version instead).
+
+- tariffs: ``category,valid_from,valid_to,r1_eur_mwh,r21_eur_kw_year,r22_eur_kw_year,r23_eur_kw_year,
+  r24_eur_kw_year,deliberation,deliberation_date``
+- indices: ``series,month,value,published_on`` and optionally ``name,source`` (creates the series)
+- formulas: ``term,category,valid_from,valid_to,fixed_part,lag_months,deliberation,series,weight,
+  base_value``, one line per component; lines with the same term, category and start form one formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from billing.errors import FieldError, ValidationError
+from billing.indexation import check_formula
+from billing.model import TERMS, Component, Formula
+from billing.periods import parse_month
+from billing.records import FieldChecker
+from billing.runs import audit
+
+TARIFF_COLUMNS = ("category", "valid_from", "valid_to", "r1_eur_mwh", "r21_eur_kw_year", "r22_eur_kw_year",
+                  "r23_eur_kw_year", "r24_eur_kw_year", "deliberation", "deliberation_date")
+INDEX_COLUMNS = ("series", "month", "value", "published_on")
+FORMULA_COLUMNS = ("term", "category", "valid_from", "valid_to", "fixed_part", "lag_months", "deliberation",
+                   "series", "weight", "base_value")
+PRICE_COLUMNS = TARIFF_COLUMNS[3:8]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    unchanged: int
+
+    def __str__(self) -> str:
+        return f"{self.created} ajouté(s), {self.unchanged} inchangé(s)"
+
+
+def _rows(text: str, source: str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationError([FieldError("en-tête", f"colonnes manquantes : {', '.join(missing)}", 1)], source)
+    for row in reader:
+        yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}
+
+
+def _first_of_month(c: FieldChecker, field: str, required: bool = True) -> date | None:
+    value = c.day(field, required)
+    if value is not None and value.day != 1:
+        c.fail(field, "doit être le premier jour d'un mois (les délibérations prennent effet au 1er)")
+    return value
+
+
+def import_tariffs(conn: psycopg.Connection, text: str, source: str, *, actor: str) -> ImportReport:
+    """Import tariff versions (see the module docstring).
+
+    Raises:
+        ValidationError: every bad line; nothing written.
+    """
+    categories = {r[0] for r in conn.execute("SELECT code FROM tariff_categories")}
+    existing = {(r[0], r[1]): r[2:] for r in conn.execute(
+        "SELECT category, valid_from, valid_to, r1_eur_mwh, r21_eur_kw_year, r22_eur_kw_year, r23_eur_kw_year, "
+        "r24_eur_kw_year, deliberation FROM tariffs")}
+    errors: list[FieldError] = []
+    new: list[tuple[Any, ...]] = []
+    unchanged = 0
+    seen: dict[tuple[str, date], int] = {}
+    for line, row in _rows(text, source, TARIFF_COLUMNS):
+        c = FieldChecker(row, line)
+        category = c.text("category")
+        if category and category not in categories:
+            c.fail("category", f"catégorie {category} inconnue ({', '.join(sorted(categories))})")
+        start = _first_of_month(c, "valid_from")
+        end = _first_of_month(c, "valid_to", required=False)
+        if start and end and end <= start:
+            c.fail("valid_to", "doit suivre valid_from")
+        prices = [c.decimal(k, minimum=Decimal(0)) for k in PRICE_COLUMNS]
+        deliberation = c.text("deliberation")
+        voted = c.day("deliberation_date", required=False)
+        if category and start:
+            key = (category, start)
+            if key in seen:
+                c.fail("valid_from", f"même catégorie et même date qu'à la ligne {seen[key]}")
+            seen[key] = line
+            values = (end, *prices, deliberation)
+            if not c.errors and key in existing:
+                if tuple(existing[key]) == values:
+                    unchanged += 1
+                else:
+                    c.fail("valid_from", f"un tarif {category} au {start:%d/%m/%Y} existe déjà avec d'autres valeurs "
+                                         "(publier une nouvelle version à une autre date)")
+                errors += c.errors
+                continue
+        errors += c.errors
+        if not c.errors:
+            new.append((category, start, end, *prices, deliberation, voted))
+    if errors:
+        raise ValidationError(errors, source)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany("INSERT INTO tariffs (category, valid_from, valid_to, r1_eur_mwh, r21_eur_kw_year, "
+                        "r22_eur_kw_year, r23_eur_kw_year, r24_eur_kw_year, deliberation, deliberation_date) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", new)
+        audit(conn, actor, "imported", "tariffs", None, {"file": source, "created": len(new)})
+    return ImportReport(len(new), unchanged)
+
+
+def import_indices(conn: psycopg.Connection, text: str, source: str, *, actor: str) -> ImportReport:
+    """Import index values (see the module docstring).
+
+    Raises:
+        ValidationError: every bad line; nothing written.
+    """
+    series = {r[0] for r in conn.execute("SELECT code FROM index_series")}
+    existing = {(r[0], r[1]): (r[2], r[3]) for r in conn.execute(
+        "SELECT series, month, value, published_on FROM index_values")}
+    errors: list[FieldError] = []
+    new_series: dict[str, tuple[str, str]] = {}
+    new: list[tuple[Any, ...]] = []
+    unchanged = 0
+    seen: dict[tuple[str, date], int] = {}
+    for line, row in _rows(text, source, INDEX_COLUMNS):
+        c = FieldChecker(row, line)
+        code = c.text("series")
+        month = c.check("month", lambda v: parse_month(v[:7]) if len(v) in (7, 10) else parse_month(v))
+        value = c.decimal("value", positive=True)
+        published = c.day("published_on")
+        if month and published and published < month:
+            c.fail("published_on", "une valeur ne peut être publiée avant son mois")
+        if code and code not in series and code not in new_series:
+            if row.get("name"):
+                new_series[code] = (row["name"], row.get("source", ""))
+            else:
+                c.fail("series", f"indice {code} inconnu : donner sa colonne name pour le créer")
+        if code and month:
+            key = (code, month)
+            if key in seen:
+                c.fail("month", f"même indice et même mois qu'à la ligne {seen[key]}")
+            seen[key] = line
+            if not c.errors and key in existing:
+                if existing[key] == (value, published):
+                    unchanged += 1
+                else:
+                    c.fail("value", f"{code} {month:%m/%Y} est déjà publié ({existing[key][0]}, le "
+                                    f"{existing[key][1]:%d/%m/%Y}) : une valeur publiée ne se remplace pas")
+                errors += c.errors
+                continue
+        errors += c.errors
+        if not c.errors:
+            new.append((code, month, value, published))
+    if errors:
+        raise ValidationError(errors, source)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany("INSERT INTO index_series (code, name, source) VALUES (%s, %s, %s)",
+                        [(k, n, s) for k, (n, s) in new_series.items()])
+        cur.executemany("INSERT INTO index_values (series, month, value, published_on) VALUES (%s, %s, %s, %s)", new)
+        audit(conn, actor, "imported", "index_values", None, {"file": source, "created": len(new)})
+    return ImportReport(len(new), unchanged)
+
+
+def import_formulas(conn: psycopg.Connection, text: str, source: str, *, actor: str) -> ImportReport:
+    """Import indexation formulas (see the module docstring); each must satisfy a + Σ b = 1.
+
+    Raises:
+        ValidationError: every bad line; nothing written.
+    """
+    series = {r[0] for r in conn.execute("SELECT code FROM index_series")}
+    categories = {r[0] for r in conn.execute("SELECT code FROM tariff_categories")}
+    existing = {(r[0], r[1], r[2]) for r in conn.execute(
+        "SELECT term, category, valid_from FROM indexation_formulas")}
+    errors: list[FieldError] = []
+    groups: dict[tuple[str, str | None, date], dict[str, Any]] = {}
+    for line, row in _rows(text, source, FORMULA_COLUMNS):
+        c = FieldChecker(row, line)
+        term = c.choice("term", TERMS)
+        category = c.text("category", required=False)
+        if category and category not in categories:
+            c.fail("category", f"catégorie {category} inconnue")
+        start = _first_of_month(c, "valid_from")
+        end = _first_of_month(c, "valid_to", required=False)
+        fixed = c.decimal("fixed_part", minimum=Decimal(0), maximum=Decimal(1))
+        lag = c.decimal("lag_months", minimum=Decimal(0), maximum=Decimal(24))
+        code = c.text("series")
+        if code and code not in series:
+            c.fail("series", f"indice {code} inconnu (importer d'abord ses valeurs)")
+        weight = c.decimal("weight", positive=True)
+        base = c.decimal("base_value", positive=True)
+        errors += c.errors
+        if c.errors or term is None or start is None:
+            continue
+        key = (term, category, start)
+        group = groups.setdefault(key, {"line": line, "end": end, "fixed": fixed, "lag": lag,
+                                        "deliberation": row.get("deliberation", ""), "components": []})
+        if (group["end"], group["fixed"], group["lag"]) != (end, fixed, lag):
+            errors.append(FieldError("fixed_part", f"valid_to, fixed_part et lag_months doivent être ceux de la "
+                                                   f"ligne {group['line']} (même formule)", line))
+        if any(comp.series == code for comp in group["components"]):
+            errors.append(FieldError("series", f"{code} figure deux fois dans la formule", line))
+        group["components"].append(Component(str(code), weight or Decimal(0), base or Decimal(0)))
+    created = 0
+    formulas = []
+    for (term, category, start), g in groups.items():
+        formula = Formula(0, term, category, start, g["end"], g["fixed"], tuple(g["components"]), int(g["lag"]))
+        errors += [FieldError(e.field, e.message, g["line"]) for e in check_formula(formula)]
+        if (term, category, start) in existing:
+            errors.append(FieldError("valid_from", f"une formule {term} au {start:%d/%m/%Y} existe déjà "
+                                                   "(publier une nouvelle version à une autre date)", g["line"]))
+        formulas.append((formula, g["deliberation"]))
+    if errors:
+        raise ValidationError(sorted(errors, key=lambda e: e.line or 0), source)
+    with conn.transaction(), conn.cursor() as cur:
+        for formula, deliberation in formulas:
+            inserted = cur.execute("INSERT INTO indexation_formulas (term, category, valid_from, valid_to, fixed_part, "
+                              "lag_months, deliberation) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                              (formula.term, formula.category, formula.valid_from, formula.valid_to, formula.fixed,
+                               formula.lag_months, deliberation)).fetchone()
+            assert inserted is not None  # noqa: S101
+            cur.executemany("INSERT INTO indexation_components (formula_id, series, weight, base_value) "
+                            "VALUES (%s, %s, %s, %s)",
+                            [(inserted[0], comp.series, comp.weight, comp.base_value) for comp in formula.components])
+            created += 1
+        audit(conn, actor, "imported", "indexation_formulas", None, {"file": source, "created": created})
+    return ImportReport(created, 0)
