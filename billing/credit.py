@@ -87,7 +87,8 @@ def credit_invoice(conn: psycopg.Connection, number: str, *, actor: str, reason:
         cur.executemany("INSERT INTO invoice_vat (invoice_id, rate, base, vat) VALUES (%s, %s, %s, %s)",
                         [(credit_id, v.rate, v.base, v.vat) for v in totals.by_rate])
         cur.execute("UPDATE invoices SET status = 'issued', number = %s, issue_date = %s, due_date = %s, "
-                    "issued_at = %s, issued_by = %s WHERE id = %s", (credit_number, today, today, now, actor, credit_id))
+                    "issued_at = %s, issued_by = %s WHERE id = %s",
+                    (credit_number, today, today, now, actor, credit_id))
         full = _entirely_credited(cur, original["id"])
         if full:
             cur.execute("UPDATE billed_months SET released_by = %s WHERE invoice_id = %s AND released_by IS NULL",

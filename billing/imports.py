@@ -10,13 +10,14 @@ is an error naming its line (publish a new version instead).
 - indices: ``series,month,value,published_on`` and optionally ``name,source`` (creates the series)
 - formulas: ``term,category,valid_from,valid_to,fixed_part,lag_months,deliberation,series,weight,
   base_value``, one line per component; lines with the same term, category and start form one formula.
+- subscribers and contracts (onboarding a network): the fields of their forms, one per column.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -28,7 +29,7 @@ from billing.errors import FieldError, ValidationError
 from billing.indexation import check_formula
 from billing.model import TERMS, Component, Formula
 from billing.periods import parse_month
-from billing.records import FieldChecker
+from billing.records import FieldChecker, save_contract, save_subscriber
 from billing.runs import audit
 
 TARIFF_COLUMNS = ("category", "valid_from", "valid_to", "r1_eur_mwh", "r21_eur_kw_year", "r22_eur_kw_year",
@@ -233,3 +234,49 @@ def import_formulas(conn: psycopg.Connection, text: str, source: str, *, actor: 
             created += 1
         audit(conn, actor, "imported", "indexation_formulas", None, {"file": source, "created": created})
     return ImportReport(created, 0)
+
+
+def import_subscribers(conn: psycopg.Connection, text: str, source: str, *, actor: str) -> ImportReport:
+    """Import subscribers (columns of :data:`billing.records.SUBSCRIBER_FIELDS`; ``code`` and ``name``,
+    the address and ``postcode``/``city`` required). A subscriber whose code exists is left unchanged.
+
+    Raises:
+        ValidationError: every bad line; nothing written.
+    """
+    return _import_each(conn, text, source, ("code", "name", "address_line1", "postcode", "city"),
+                        "SELECT 1 FROM subscribers WHERE code = %s", "code",
+                        lambda row: save_subscriber(conn, row, actor=actor))
+
+
+def import_contracts(conn: psycopg.Connection, text: str, source: str, *, actor: str) -> ImportReport:
+    """Import contracts (``number,subscriber,delivery_point,category,start_date,end_date,frequency,
+    payment_method,mandate,power_kw``). A contract whose number exists is left unchanged.
+
+    Raises:
+        ValidationError: every bad line; nothing written.
+    """
+    return _import_each(conn, text, source, ("number", "subscriber", "delivery_point", "category", "start_date",
+                                             "power_kw"),
+                        "SELECT 1 FROM contracts WHERE number = %s", "number",
+                        lambda row: save_contract(conn, row, actor=actor))
+
+
+def _import_each(conn: psycopg.Connection, text: str, source: str, required: tuple[str, ...], exists: str,
+                 key: str, save: Callable[[dict[str, str]], int]) -> ImportReport:
+    """Save each line in one transaction (a savepoint per line); any bad line rolls everything back."""
+    errors: list[FieldError] = []
+    created = unchanged = 0
+    with conn.transaction():
+        for line, row in _rows(text, source, required):
+            if row.get(key) and conn.execute(exists, (row[key],)).fetchone():
+                unchanged += 1
+                continue
+            try:
+                with conn.transaction():
+                    save(row)
+                created += 1
+            except ValidationError as exc:
+                errors += [FieldError(e.field, e.message, line) for e in exc.errors]
+        if errors:
+            raise ValidationError(errors, source)
+    return ImportReport(created, unchanged)
