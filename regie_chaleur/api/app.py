@@ -28,6 +28,22 @@ class Health(BaseModel):
     version: str = Field(description="regie-chaleur version")
 
 
+def add_error_handlers(app: FastAPI) -> None:
+    """Billing errors as HTTP answers: 422 with every invalid field, 404, 409, 400."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    from billing.errors import BillingError, NotFoundError, StateError, ValidationError
+
+    @app.exception_handler(BillingError)
+    async def billing_error(request: Request, exc: BillingError) -> JSONResponse:
+        if isinstance(exc, ValidationError):
+            return JSONResponse({"detail": str(exc), "errors": [
+                {"field": e.field, "message": e.message, "line": e.line} for e in exc.errors]}, status_code=422)
+        status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, StateError) else 400
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
 def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
     """Build the app around an open database; ``on_shutdown`` runs when the server stops."""
 
@@ -47,9 +63,12 @@ def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None) -
         openapi_url="/api/v1/openapi.json",
     )
     app.state.db = db
+    from regie_chaleur.api.billing import router as billing_router
     from regie_chaleur.api.operations import router as operations_router
 
     app.include_router(operations_router)
+    app.include_router(billing_router)
+    add_error_handlers(app)
 
     @app.get("/health", response_model=Health, tags=["system"],
              responses={503: {"model": Health, "description": "database unreachable"}})

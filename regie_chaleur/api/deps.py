@@ -15,3 +15,12 @@ def get_db(request: Request) -> Database:
 
 
 DbDep = Annotated[Database, Depends(get_db)]
+
+
+def get_actor(request: Request) -> str:
+    """Who acts, for the audit trails: the signed-in user once authentication has run, else the API."""
+    user = getattr(request.state, "user", None)
+    return str(getattr(user, "login", "api"))
+
+
+ActorDep = Annotated[str, Depends(get_actor)]

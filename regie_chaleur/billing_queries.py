@@ -1,0 +1,124 @@
+"""What the API and the web pages show of billing: runs, invoices, subscribers, contracts.
+
+Every function that returns a subscriber's data takes ``subscriber_id``: None for staff (everything),
+a subscriber's id for the subscriber portal (only theirs; someone else's object is "not found").
+Money stays :class:`~decimal.Decimal`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+
+def _dicts(cur: psycopg.Cursor) -> list[dict[str, Any]]:
+    names = [c.name for c in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def list_runs(conn: psycopg.Connection, limit: int = 50) -> list[dict[str, Any]]:
+    return _dicts(conn.execute(
+        """SELECT id, month, status, run_date, created_by, simulated_at, issued_at, issued_by, contracts, invoices,
+                  exceptions, total_ht, total_ttc FROM bill_runs ORDER BY month DESC, id DESC LIMIT %s""", (limit,)))
+
+
+def list_invoices(conn: psycopg.Connection, *, subscriber_id: int | None = None, run_id: int | None = None,
+                  kind: str | None = None, status: str | None = "issued", search: str | None = None,
+                  limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """A page of invoices and credit notes, newest first, and how many match."""
+    where = """WHERE (%(sub)s::bigint IS NULL OR i.subscriber_id = %(sub)s)
+                 AND (%(run)s::bigint IS NULL OR i.run_id = %(run)s)
+                 AND (%(kind)s::text IS NULL OR i.kind = %(kind)s)
+                 AND (%(status)s::text IS NULL OR i.status = %(status)s)
+                 AND (%(q)s::text IS NULL OR i.number ILIKE %(q)s OR s.name ILIKE %(q)s OR c.number ILIKE %(q)s)"""
+    params = {"sub": subscriber_id, "run": run_id, "kind": kind, "status": status,
+              "q": f"%{search}%" if search else None, "limit": limit, "offset": offset}
+    base = "FROM invoices i JOIN subscribers s ON s.id = i.subscriber_id JOIN contracts c ON c.id = i.contract_id "
+    total = conn.execute("SELECT count(*) " + base + where, params).fetchone()
+    rows = _dicts(conn.execute(
+        "SELECT i.id, i.number, i.kind, i.status, i.period_start, i.period_end, i.issue_date, i.due_date, "
+        "i.total_ht, i.total_vat, i.total_ttc, i.run_id, s.code AS subscriber, s.name AS subscriber_name, "
+        "c.number AS contract, (SELECT number FROM invoices o WHERE o.id = i.corrects_invoice_id) AS corrects "
+        + base + where + " ORDER BY i.issued_at DESC NULLS LAST, i.id DESC LIMIT %(limit)s OFFSET %(offset)s",
+        params))
+    return rows, int(total[0]) if total else 0
+
+
+def invoice_detail(conn: psycopg.Connection, number: str, subscriber_id: int | None = None) -> dict[str, Any] | None:
+    """An issued invoice or credit note with its lines, VAT and credit notes; None when unknown or not
+    the subscriber's."""
+    found = _dicts(conn.execute(
+        """SELECT i.*, (SELECT number FROM invoices o WHERE o.id = i.corrects_invoice_id) AS corrects,
+                  c.number AS contract
+           FROM invoices i JOIN contracts c ON c.id = i.contract_id
+           WHERE i.number = %s AND (%s::bigint IS NULL OR i.subscriber_id = %s)""",
+        (number, subscriber_id, subscriber_id)))
+    if not found:
+        return None
+    invoice = found[0]
+    invoice["lines"] = _dicts(conn.execute(
+        "SELECT line_no, kind, label, quantity, unit, unit_price, prorata, prorata_label, amount_ht, vat_rate, "
+        "period_start, period_end, details FROM invoice_lines WHERE invoice_id = %s ORDER BY line_no",
+        (invoice["id"],)))
+    invoice["vat"] = _dicts(conn.execute("SELECT rate, base, vat FROM invoice_vat WHERE invoice_id = %s ORDER BY rate",
+                                         (invoice["id"],)))
+    invoice["credit_notes"] = [r[0] for r in conn.execute(
+        "SELECT number FROM invoices WHERE corrects_invoice_id = %s ORDER BY id", (invoice["id"],))]
+    return invoice
+
+
+def list_subscribers(conn: psycopg.Connection, search: str | None = None, limit: int = 50, offset: int = 0
+                     ) -> tuple[list[dict[str, Any]], int]:
+    params = {"q": f"%{search}%" if search else None, "limit": limit, "offset": offset}
+    where = " WHERE (%(q)s::text IS NULL OR s.code ILIKE %(q)s OR s.name ILIKE %(q)s OR s.siren ILIKE %(q)s)"
+    total = conn.execute("SELECT count(*) FROM subscribers s" + where, params).fetchone()
+    rows = _dicts(conn.execute(
+        "SELECT s.id, s.code, s.name, s.siren, s.siret, s.city, s.email, s.public_entity, "
+        "(SELECT count(*) FROM contracts c WHERE c.subscriber_id = s.id) AS contracts FROM subscribers s"
+        + where + " ORDER BY s.name LIMIT %(limit)s OFFSET %(offset)s", params))
+    return rows, int(total[0]) if total else 0
+
+
+def subscriber_detail(conn: psycopg.Connection, subscriber_id: int) -> dict[str, Any] | None:
+    found = _dicts(conn.execute("SELECT * FROM subscribers WHERE id = %s", (subscriber_id,)))
+    if not found:
+        return None
+    subscriber = found[0]
+    subscriber["contracts"] = list_contracts(conn, subscriber_id=subscriber_id)[0]
+    subscriber["mandates"] = _dicts(conn.execute(
+        "SELECT id, reference, signed_on, iban, bic, status, first_collected_on FROM sepa_mandates "
+        "WHERE subscriber_id = %s ORDER BY signed_on", (subscriber_id,)))
+    return subscriber
+
+
+def list_contracts(conn: psycopg.Connection, *, subscriber_id: int | None = None, search: str | None = None,
+                   limit: int = 500, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    params = {"sub": subscriber_id, "q": f"%{search}%" if search else None, "limit": limit, "offset": offset}
+    where = """ WHERE (%(sub)s::bigint IS NULL OR c.subscriber_id = %(sub)s)
+                AND (%(q)s::text IS NULL OR c.number ILIKE %(q)s OR s.name ILIKE %(q)s OR dp.code ILIKE %(q)s)"""
+    base = (" FROM contracts c JOIN subscribers s ON s.id = c.subscriber_id "
+            "JOIN delivery_points dp ON dp.id = c.delivery_point_id JOIN tariff_categories tc ON tc.code = c.category "
+            "LEFT JOIN meters m ON m.id = dp.meter_id")
+    total = conn.execute("SELECT count(*)" + base + where, params).fetchone()
+    rows = _dicts(conn.execute(
+        "SELECT c.id, c.number, c.category, tc.label AS category_label, c.start_date, c.end_date, c.frequency, "
+        "c.payment_method, s.id AS subscriber_id, s.code AS subscriber, s.name AS subscriber_name, "
+        "dp.code AS delivery_point, dp.name AS delivery_point_name, dp.address AS delivery_point_address, "
+        "m.code AS meter, (SELECT power_kw FROM contract_powers p WHERE p.contract_id = c.id "
+        "ORDER BY valid_from DESC LIMIT 1) AS power_kw" + base + where
+        + " ORDER BY c.number LIMIT %(limit)s OFFSET %(offset)s", params))
+    return rows, int(total[0]) if total else 0
+
+
+def contract_detail(conn: psycopg.Connection, number: str, subscriber_id: int | None = None
+                    ) -> dict[str, Any] | None:
+    """A contract with its subscribed-power history; None when unknown or not the subscriber's."""
+    rows = [r for r in list_contracts(conn, subscriber_id=subscriber_id, search=number)[0] if r["number"] == number]
+    if not rows:
+        return None
+    contract = rows[0]
+    contract["powers"] = _dicts(conn.execute(
+        "SELECT valid_from, power_kw, reason FROM contract_powers WHERE contract_id = %s ORDER BY valid_from",
+        (contract["id"],)))
+    return contract

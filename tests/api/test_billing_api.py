@@ -1,0 +1,66 @@
+"""The billing API over HTTP: validation errors field by field, a run simulated then issued, an invoice,
+a credit note, and the statuses of what cannot be done."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+
+from regie_chaleur.api.app import create_app
+from regie_chaleur.db.database import Database
+from tests.billing.support import remote, setup_billing, siren, siret
+from tests.support.http_server import serve
+
+
+def test_billing_api(db: Database) -> None:
+    with db.pool.connection() as conn:
+        setup_billing(conn, points=2)
+        remote(conn, "MTR-0001", date(2026, 10, 1), "1000")
+        remote(conn, "MTR-0001", date(2026, 11, 1), "13345")
+    s = siren(50_000_001)
+    with serve(create_app(db)) as base, httpx.Client(base_url=f"{base}/api/v1/billing", timeout=60) as http:
+        bad = http.post("/subscribers", json={"code": "ABO 1", "name": "", "siren": "123456789", "postcode": "942",
+                                              "address_line1": "1 rue Marat", "city": "Ivry-sur-Seine"})
+        assert bad.status_code == 422
+        fields = {e["field"] for e in bad.json()["errors"]}
+        assert fields == {"code", "name", "siren", "postcode"}
+        assert "SIREN « 123456789 » invalide" in bad.text
+        created = http.post("/subscribers", json={"code": "OPH-IVRY", "name": "OPH d'Ivry", "siren": s,
+                                                  "siret": siret(s), "address_line1": "1 rue Marat",
+                                                  "postcode": "94200", "city": "Ivry-sur-Seine"})
+        assert created.status_code == 201, created.text
+        assert http.get(f"/subscribers/{created.json()['id']}").json()["vat_number"].endswith(s)
+        contract = http.post("/contracts", json={"number": "POL-0001", "subscriber": "OPH-IVRY",
+                                                 "delivery_point": "PDL-0001", "category": "logement_social",
+                                                 "start_date": "2025-01-01", "power_kw": "250"})
+        assert contract.status_code == 201, contract.text
+        twice = http.post("/contracts", json={"number": "POL-0002", "subscriber": "OPH-IVRY",
+                                              "delivery_point": "PDL-0001", "category": "logement_social",
+                                              "start_date": "2026-01-01", "power_kw": "250"})
+        assert twice.status_code == 422 and "déjà le contrat POL-0001" in twice.text
+        indices = http.post("/import/indices", content="series,month,value,published_on\nGAZ,2026-09,112,2026-10-12\n",
+                            headers={"content-type": "text/csv"})
+        assert indices.status_code == 422 and indices.json()["errors"][0]["line"] == 2
+
+        run = http.post("/runs", json={"month": "2026-10", "simulate_only": True})
+        assert run.status_code == 200, run.text
+        body = run.json()
+        assert (body["status"], body["invoices"], body["exceptions"]) == ("simulated", 1, [])
+        assert http.get("/invoices", params={"status": "draft"}).json()["total"] == 1
+        issued = http.post(f"/runs/{body['run_id']}/issue").json()
+        assert issued == {"run_id": body["run_id"], "issued": 1, "first_number": "FAC-2026-000001",
+                          "last_number": "FAC-2026-000001"}
+        invoice = http.get("/invoices/FAC-2026-000001").json()
+        assert invoice["total_ttc"] == body["total_ttc"]
+        assert [line["kind"] for line in invoice["lines"]] == ["R1", "R21", "R22", "R23", "R24"]
+        assert invoice["lines"][0]["quantity"] == "12.345"
+        assert http.get("/invoices/FAC-2026-999999").status_code == 404
+        credit = http.post("/invoices/FAC-2026-000001/credit", json={"reason": "erreur de relevé"})
+        assert credit.status_code == 200 and credit.json()["full"] is True
+        assert credit.json()["total_ttc"] == invoice["total_ttc"]
+        again = http.post("/invoices/FAC-2026-000001/credit", json={"reason": "encore"})
+        assert again.status_code == 409 and "plus rien à créditer" in again.text
+        on_note = http.post("/invoices/AVO-2026-000001/credit", json={"reason": "x"})
+        assert on_note.status_code == 409
+        assert http.get("/runs").json()[0]["status"] == "issued"
