@@ -47,14 +47,18 @@ from billing.money import MWH_PLACES, cents, exact_product, exact_ratio, kwh_to_
 from billing.periods import boundary, hours_in, r2_prorata
 
 ONE = Decimal(1)
+PriceCache = dict[tuple[object, ...], IndexedPrice]
 R1_KINDS = ("R1", "regularisation")
 
 
 def compute_draft(contract: Contract, run_period: Period, run_date: date, tariffs: Sequence[TariffVersion],
                   formulas: Sequence[Formula], index_values: Mapping[tuple[str, date], IndexValue],
                   vat_periods: Sequence[VatPeriod], reductions: Sequence[Reduction], meter: MeterInputs,
-                  policy: Policy) -> Draft:
+                  policy: Policy, cache: PriceCache | None = None) -> Draft:
     """The invoice of ``contract`` for ``run_period`` (cut to the days it was supplied).
+
+    ``cache``: indexed prices already computed in this run with the same inputs (every contract of a
+    category shares them); one dictionary per run, never across runs.
 
     Raises:
         ContractException: anything that prevents an exact invoice (an item of the review list).
@@ -68,8 +72,9 @@ def compute_draft(contract: Contract, run_period: Period, run_date: date, tariff
     consumption = compute_consumption(meter, boundary(period.start), boundary(period.end), period.days,
                                       hours_in(period), max(kw for _, kw in powers), policy)
     prices: list[IndexedPrice] = []
-    lines = r1_lines(consumption, segments, period, contract, formulas, index_values, run_date, vat, policy, prices)
-    lines += r2_lines(segments, powers, contract, formulas, index_values, run_date, vat, policy, prices)
+    lines = r1_lines(consumption, segments, period, contract, formulas, index_values, run_date, vat, policy, prices,
+                     cache)
+    lines += r2_lines(segments, powers, contract, formulas, index_values, run_date, vat, policy, prices, cache)
     lines += reduction_lines(lines, reductions, contract.category, period)
     totals = compute_totals(lines)
     if totals.total_ht < 0:
@@ -137,16 +142,22 @@ def power_pieces(contract: Contract, period: Period) -> list[tuple[Period, Decim
 
 def _price(term: str, tariff: TariffVersion, start: date, contract: Contract, formulas: Sequence[Formula],
            index_values: Mapping[tuple[str, date], IndexValue], run_date: date, policy: Policy,
-           prices: list[IndexedPrice]) -> IndexedPrice:
-    price = indexed_price(tariff, term, formula_for(formulas, term, contract.category, start), start, index_values,
-                          run_date, policy.unit_price_places)
+           prices: list[IndexedPrice], cache: PriceCache | None) -> IndexedPrice:
+    formula = formula_for(formulas, term, contract.category, start)
+    key = (tariff.id, term, formula.id if formula else None, start.year, start.month)
+    price = cache.get(key) if cache is not None else None
+    if price is None:
+        price = indexed_price(tariff, term, formula, start, index_values, run_date, policy.unit_price_places)
+        if cache is not None:
+            cache[key] = price
     prices.append(price)
     return price
 
 
 def r1_lines(consumption: Consumption, segments: list[tuple[Period, TariffVersion]], period: Period,
              contract: Contract, formulas: Sequence[Formula], index_values: Mapping[tuple[str, date], IndexValue],
-             run_date: date, vat: VatPeriod, policy: Policy, prices: list[IndexedPrice]) -> list[Line]:
+             run_date: date, vat: VatPeriod, policy: Policy, prices: list[IndexedPrice],
+             cache: PriceCache | None = None) -> list[Line]:
     """The energy line(s), and the regularisation of an earlier estimate."""
     lines: list[Line] = []
     total = kwh_to_mwh(consumption.kwh)
@@ -155,7 +166,7 @@ def r1_lines(consumption: Consumption, segments: list[tuple[Period, TariffVersio
         quantity = total - given if i == len(segments) - 1 else round_to(
             exact_ratio(exact_product(total, Decimal(part.days)), Decimal(period.days)), MWH_PLACES)
         given += quantity
-        price = _price("R1", tariff, part.start, contract, formulas, index_values, run_date, policy, prices)
+        price = _price("R1", tariff, part.start, contract, formulas, index_values, run_date, policy, prices, cache)
         start, end = consumption.start, consumption.end
         label = (f"{TERM_LABELS['R1']} {part.label()} : index {fr.number(start.index_kwh)} → "
                  f"{fr.number(end.index_kwh)} kWh"
@@ -179,14 +190,15 @@ def r1_lines(consumption: Consumption, segments: list[tuple[Period, TariffVersio
 
 def r2_lines(segments: list[tuple[Period, TariffVersion]], powers: list[tuple[Period, Decimal]], contract: Contract,
              formulas: Sequence[Formula], index_values: Mapping[tuple[str, date], IndexValue], run_date: date,
-             vat: VatPeriod, policy: Policy, prices: list[IndexedPrice]) -> list[Line]:
+             vat: VatPeriod, policy: Policy, prices: list[IndexedPrice], cache: PriceCache | None = None
+             ) -> list[Line]:
     """One line per R2 term, tariff version and subscribed power in force."""
     lines = []
     for term in R2_TERMS:
         for part, tariff in segments:
             if tariff.base_price(term) == 0:
                 continue
-            price = _price(term, tariff, part.start, contract, formulas, index_values, run_date, policy, prices)
+            price = _price(term, tariff, part.start, contract, formulas, index_values, run_date, policy, prices, cache)
             for days, kw in powers:
                 piece = part.intersect(days)
                 if piece is None:

@@ -13,6 +13,7 @@ import calendar
 import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from billing.model import Frequency, Period
@@ -72,6 +73,7 @@ def hours_in(period: Period) -> int:
     return int((boundary(period.end) - boundary(period.start)).total_seconds() // 3600)
 
 
+@lru_cache(maxsize=4096)  # a run asks the same few periods for every contract
 def r2_prorata(period: Period, method: str) -> tuple[Decimal, str]:
     """The share of a year that ``period`` represents for an annual R2 price, and how it was computed.
 

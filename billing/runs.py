@@ -24,7 +24,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from billing import store
-from billing.compute import compute_draft
+from billing.compute import PriceCache, compute_draft
 from billing.errors import BillingError, ContractException, NotFoundError, StateError
 from billing.model import Contract, Draft, EstimationBasis, MeterInputs, Period, Policy
 from billing.money import exact_ratio
@@ -97,12 +97,13 @@ def simulate_run(conn: psycopg.Connection, month: date, *, actor: str, run_date:
     inputs = RunInputs.read(conn, due, run_date)
     drafts: list[Draft] = []
     exceptions: list[RunException] = []
+    prices: PriceCache = {}  # this run's indexed prices, shared by the contracts of a category
     for i, (contract, period) in enumerate(due):
         try:
             draft = compute_draft(contract, period, run_date, inputs.tariffs, inputs.formulas, inputs.index_values,
                                   inputs.vat_periods, inputs.reductions, inputs.meter_inputs(contract, period,
                                                                                             degree_days),
-                                  inputs.policy)
+                                  inputs.policy, prices)
         except ContractException as exc:
             exceptions.append(RunException(contract.id, contract.number, exc.code, exc.blocking, exc.message))
         else:
