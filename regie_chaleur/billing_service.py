@@ -103,18 +103,33 @@ def degree_days_source(conn: psycopg.Connection) -> DegreeDays:
 
 
 def bill_month(conn: psycopg.Connection, month: date, *, actor: str, simulate_only: bool,
-               run_date: date | None = None, progress: Callable[[str], Progress] | None = None) -> BillResult:
-    """Refresh the boundary readings, simulate the run of ``month``, and issue it unless ``simulate_only``.
+               run_date: date | None = None, progress: Callable[[str], Progress] | None = None,
+               documents: bool = True, workers: int = 1) -> BillResult:
+    """Refresh the boundary readings, simulate the run of ``month``, and issue it unless ``simulate_only``
+    (with its documents unless ``documents`` is false).
 
-    ``progress(stage)`` returns the progress callback of a stage (``simulate``, ``issue``).
+    ``progress(stage)`` returns the progress callback of a stage (``simulate``, ``issue``, ``documents``).
     """
     refresh_boundary_readings(conn, month)
     summary = simulate_run(conn, month, actor=actor, run_date=run_date, degree_days=degree_days_source(conn),
                            progress=progress("simulate") if progress else None)
     issued = None
     if not simulate_only and summary.status == "simulated":
-        issued = issue_run(conn, summary.run_id, actor=actor, progress=progress("issue") if progress else None)
+        issued = issue_with_documents(conn, summary.run_id, actor=actor, progress=progress, documents=documents,
+                                      workers=workers)
     return BillResult(summary, issued)
+
+
+def issue_with_documents(conn: psycopg.Connection, run_id: int, *, actor: str,
+                         progress: Callable[[str], Progress] | None = None, documents: bool = True,
+                         workers: int = 1) -> IssueSummary:
+    """Issue a run, then generate and store the documents of its invoices (generated at issue)."""
+    from regie_chaleur.documents_service import generate_run_documents
+
+    issued = issue_run(conn, run_id, actor=actor, progress=progress("issue") if progress else None)
+    if documents:
+        generate_run_documents(conn, run_id, workers=workers, progress=progress("documents") if progress else None)
+    return issued
 
 
 def credit(conn: psycopg.Connection, number: str, *, actor: str, reason: str,
@@ -125,8 +140,12 @@ def credit(conn: psycopg.Connection, number: str, *, actor: str, reason: str,
                            "JOIN contracts c ON c.id = i.contract_id WHERE i.number = %s", (number,)).fetchone()
         if row is not None:
             refresh_boundary_readings(conn, row[1], periods=[(row[0], Period(row[1], row[2]))])
-    return credit_invoice(conn, number, actor=actor, reason=reason, lines=lines, reissue=reissue,
-                          degree_days=degree_days_source(conn))
+    from regie_chaleur.documents_service import generate_for
+
+    result = credit_invoice(conn, number, actor=actor, reason=reason, lines=lines, reissue=reissue,
+                            degree_days=degree_days_source(conn))
+    generate_for(conn, [n for n in (result.credit_note_number, result.corrected_invoice_number) if n])
+    return result
 
 
 def record_meter_change(conn: psycopg.Connection, delivery_point: str, at: datetime, old_final_kwh: Decimal,

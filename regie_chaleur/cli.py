@@ -169,6 +169,20 @@ def add_bill_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         imp.add_argument("file", type=Path)
         imp.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
         imp.set_defaults(handler=cmd_bill_import, kind=kind)
+    docs = actions.add_parser("documents", help="generate the missing PDF/Factur-X documents of a run")
+    docs.add_argument("run_id", type=int)
+    docs.add_argument("--workers", type=int, default=1, help="worker processes rendering documents")
+    docs.set_defaults(handler=cmd_bill_documents)
+    sepa = actions.add_parser("export-sepa", help="SEPA direct-debit file (pain.008) of a run")
+    sepa.add_argument("run_id", type=int)
+    sepa.add_argument("--collection-date", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    sepa.add_argument("--output", "-o", type=Path, help="file to write (default: prelevements-RUN-DATE.xml)")
+    sepa.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
+    sepa.set_defaults(handler=cmd_bill_export_sepa)
+    acc = actions.add_parser("export-accounting", help="accounting journal and titles of a run (CSV)")
+    acc.add_argument("run_id", type=int)
+    acc.add_argument("--output-dir", "-o", type=Path, default=Path("."), help="folder to write the two files in")
+    acc.set_defaults(handler=cmd_bill_export_accounting)
     issuer = actions.add_parser("issuer", help="set the régie's identity shown on documents, from YAML")
     issuer.add_argument("file", type=Path)
     issuer.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
@@ -187,7 +201,7 @@ def _progress(stage: str) -> Callable[[int, int], None]:
     """A progress bar on standard error for one stage of a run."""
     from tqdm import tqdm
 
-    label = {"simulate": "calcul", "issue": "émission"}.get(stage, stage)
+    label = {"simulate": "calcul", "issue": "émission", "documents": "documents"}.get(stage, stage)
     bar: list[tqdm] = []  # type: ignore[type-arg]
 
     def update(done: int, total: int) -> None:
@@ -236,15 +250,56 @@ def _print_run(run: object) -> None:
 
 
 def cmd_bill_issue(args: argparse.Namespace, settings: Settings) -> int:
-    from billing.runs import issue_run
+    from regie_chaleur.billing_service import issue_with_documents
     from regie_chaleur.db.database import connected
 
     with connected(settings) as (_db, conn):
-        done = issue_run(conn, args.run_id, actor=args.actor, progress=_progress("issue"))
+        done = issue_with_documents(conn, args.run_id, actor=args.actor, progress=_progress)
     if done.issued == 0:
         print(f"tournée {args.run_id} : rien à émettre (déjà émise)")
     else:
         print(f"tournée {args.run_id} : {done.issued} facture(s) émise(s), de {done.first_number} à {done.last_number}")
+    return 0
+
+
+def cmd_bill_documents(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connected
+    from regie_chaleur.documents_service import generate_run_documents
+
+    with connected(settings) as (_db, conn):
+        made = generate_run_documents(conn, args.run_id, workers=args.workers, progress=_progress("documents"))
+    print(f"tournée {args.run_id} : {made} document(s) PDF/Factur-X générés et archivés")
+    return 0
+
+
+def cmd_bill_export_sepa(args: argparse.Namespace, settings: Settings) -> int:
+    from billing import fr
+    from billing.exports.sepa import export_sepa
+    from regie_chaleur.db.database import connected
+
+    with connected(settings) as (_db, conn):
+        done = export_sepa(conn, args.run_id, args.collection_date, actor=args.actor)
+    out = args.output or Path(f"prelevements-{args.run_id}-{args.collection_date:%Y%m%d}.xml")
+    out.write_bytes(done.content)
+    print(f"{out} : {done.payments} prélèvement(s) ({done.first} premier(s)), {fr.eur(done.total)}, "
+          f"le {fr.day(args.collection_date)}")
+    return 0
+
+
+def cmd_bill_export_accounting(args: argparse.Namespace, settings: Settings) -> int:
+    from billing import fr
+    from billing.exports.accounting import export_accounting
+    from regie_chaleur.db.database import connected
+
+    with connected(settings) as (_db, conn):
+        done = export_accounting(conn, args.run_id)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    journal = args.output_dir / f"journal-{args.run_id}.csv"
+    titles = args.output_dir / f"titres-{args.run_id}.csv"
+    journal.write_text(done.journal_csv, encoding="utf-8")
+    titles.write_text(done.titles_csv, encoding="utf-8")
+    print(f"{journal} : {done.entries} écriture(s), débit {fr.eur(done.debit)} = crédit {fr.eur(done.credit)}")
+    print(f"{titles} : {done.entries} titre(s)")
     return 0
 
 

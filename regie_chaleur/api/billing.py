@@ -9,16 +9,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from billing import imports
+from billing.documents.store import read_document
+from billing.exports.accounting import export_accounting
+from billing.exports.sepa import export_sepa
 from billing.periods import parse_month
 from billing.records import change_power, save_contract, save_subscriber
-from billing.runs import issue_run, run_summary
+from billing.runs import run_summary
 from regie_chaleur import billing_queries as q
 from regie_chaleur.api.deps import ActorDep, DbDep
-from regie_chaleur.billing_service import bill_month, credit
+from regie_chaleur.billing_service import bill_month, credit, issue_with_documents
+from regie_chaleur.documents_service import generate_run_documents
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
@@ -114,8 +118,54 @@ def show_run(db: DbDep, run_id: int) -> RunOut:
 def issue(db: DbDep, actor: ActorDep, run_id: int) -> IssueOut:
     """Number and issue the run's drafts; issuing an issued run does nothing."""
     with db.pool.connection() as conn:
-        done = issue_run(conn, run_id, actor=actor)
+        done = issue_with_documents(conn, run_id, actor=actor)
     return IssueOut(run_id=run_id, issued=done.issued, first_number=done.first_number, last_number=done.last_number)
+
+
+class SepaRequest(BaseModel):
+    collection_date: date = Field(description="the day the debits are collected")
+
+
+@router.post("/runs/{run_id}/documents")
+def run_documents(db: DbDep, run_id: int) -> dict[str, int]:
+    """Generate and store the missing PDF/Factur-X documents of a run's invoices and credit notes."""
+    with db.pool.connection() as conn:
+        return {"generated": generate_run_documents(conn, run_id)}
+
+
+@router.post("/runs/{run_id}/sepa", response_class=Response,
+             responses={200: {"content": {"application/xml": {}}, "description": "pain.008.001.02"}})
+def run_sepa(db: DbDep, actor: ActorDep, run_id: int, body: SepaRequest) -> Response:
+    """The run's SEPA direct-debit file (the same file again for the same date)."""
+    with db.pool.connection() as conn:
+        done = export_sepa(conn, run_id, body.collection_date, actor=actor)
+    name = f"prelevements-{run_id}-{body.collection_date:%Y%m%d}.xml"
+    return Response(done.content, media_type="application/xml", headers=_attachment(name))
+
+
+@router.get("/runs/{run_id}/accounting/{part}", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}, "description": "FEC-style journal, or titles"}})
+def run_accounting(db: DbDep, run_id: int, part: Literal["journal", "titles"]) -> Response:
+    """The run's accounting journal (balanced) or its list of titles for the public accountant, as CSV."""
+    with db.pool.connection() as conn:
+        done = export_accounting(conn, run_id)
+    text, name = (done.journal_csv, f"journal-{run_id}.csv") if part == "journal" else (
+        done.titles_csv, f"titres-{run_id}.csv")
+    return Response(text.encode(), media_type="text/csv; charset=utf-8", headers=_attachment(name))
+
+
+@router.get("/invoices/{number}/{kind}", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}, "application/xml": {}}}})
+def invoice_document(db: DbDep, number: str, kind: Literal["pdf", "xml"]) -> Response:
+    """The stored document of an invoice: its Factur-X PDF, or its CII XML (the file stored at issue)."""
+    with db.pool.connection() as conn:
+        doc = read_document(conn, number, "facturx_pdf" if kind == "pdf" else "cii_xml")
+    return Response(doc.content, media_type=doc.mime, headers=_attachment(doc.filename, inline=kind == "pdf")
+                    | {"X-Content-SHA256": doc.sha256})
+
+
+def _attachment(name: str, inline: bool = False) -> dict[str, str]:
+    return {"Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{name}"'}
 
 
 @router.get("/invoices")

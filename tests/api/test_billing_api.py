@@ -56,6 +56,12 @@ def test_billing_api(db: Database) -> None:
         assert [line["kind"] for line in invoice["lines"]] == ["R1", "R21", "R22", "R23", "R24"]
         assert invoice["lines"][0]["quantity"] == "12.345"
         assert http.get("/invoices/FAC-2026-999999").status_code == 404
+        pdf = http.get("/invoices/FAC-2026-000001/pdf")  # generated at issue
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF-") and len(pdf.headers["x-content-sha256"]) == 64
+        assert http.get("/invoices/FAC-2026-000001/xml").content.startswith(b"<?xml")
+        journal = http.get(f"/runs/{body['run_id']}/accounting/journal")
+        assert journal.status_code == 200 and journal.text.startswith("JournalCode;")
         credit = http.post("/invoices/FAC-2026-000001/credit", json={"reason": "erreur de relevé"})
         assert credit.status_code == 200 and credit.json()["full"] is True
         assert credit.json()["total_ttc"] == invoice["total_ttc"]

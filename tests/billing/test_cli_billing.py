@@ -93,6 +93,14 @@ def test_billing_commands(db: Database, tmp_path: Path) -> None:
     issued = run("bill", "issue", "1", "--as", "c.durand", env=env)
     assert "2 facture(s) émise(s), de FAC-2026-000001 à FAC-2026-000002" in issued.stdout, issued.stderr
     assert "rien à émettre" in run("bill", "issue", "1", env=env).stdout
+    assert "0 document(s)" in run("bill", "documents", "1", env=env).stdout  # generated at issue already
+    sepa = run("bill", "export-sepa", "1", "--collection-date", "2099-01-05", env=env)
+    assert sepa.returncode == 2 and "aucune facture à prélever" in sepa.stderr  # both pay by transfer
+    accounting = run("bill", "export-accounting", "1", "-o", str(tmp_path / "compta"), env=env)
+    assert accounting.returncode == 0, accounting.stderr
+    assert "2 écriture(s), débit" in accounting.stdout
+    assert (tmp_path / "compta" / "journal-1.csv").read_text(encoding="utf-8").startswith("JournalCode;")
+    assert len((tmp_path / "compta" / "titres-1.csv").read_text(encoding="utf-8").splitlines()) == 3
     assert "rien à facturer" in run("bill", "run", "--period", "2026-10", env=env).stdout
     shown = run("bill", "show", "1", env=env)
     assert "issued" in shown.stdout

@@ -1,0 +1,1 @@
+"""Exchanges of billing: SEPA direct debit files, the accounting journal and titles."""
