@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from billing import identifiers
 from billing.errors import FieldError, NotFoundError, ValidationError
@@ -433,3 +434,32 @@ def write_remote_readings(conn: psycopg.Connection, rows: list[tuple[int, dateti
                         "VALUES (%s, %s, %s, 'actual', 'télérelève', %s) ON CONFLICT (meter_id, at, kind) DO UPDATE "
                         "SET index_kwh = EXCLUDED.index_kwh, sampled_at = EXCLUDED.sampled_at", rows)
     return len(rows)
+
+
+def save_disclosure(conn: psycopg.Connection, network: str, year: int, co2_g_per_kwh: Decimal,
+                    mix: dict[str, Decimal], renewable_share_pct: Decimal, source: str, *, actor: str) -> None:
+    """A network's published figures for a year, printed on its invoices (EU billing information): the
+    energy mix [%] (summing to 100), the CO2 content [g/kWh delivered], the renewable-and-recovered share.
+
+    Raises:
+        ValidationError: every problem, nothing written.
+    """
+    errors = []
+    if conn.execute("SELECT 1 FROM networks WHERE code = %s", (network,)).fetchone() is None:
+        errors.append(FieldError("network", f"réseau {network} inconnu"))
+    if abs(sum(mix.values(), Decimal(0)) - 100) > Decimal("0.5"):
+        errors.append(FieldError("mix", f"les parts du bouquet énergétique font {sum(mix.values())} %, pas 100 %"))
+    if co2_g_per_kwh < 0 or not 0 <= renewable_share_pct <= 100:
+        errors.append(FieldError("co2_g_per_kwh", "contenu CO2 négatif ou part renouvelable hors de 0-100 %"))
+    if not source.strip():
+        errors.append(FieldError("source", "obligatoire (arrêté DPE, rapport annuel du réseau...)"))
+    if errors:
+        raise ValidationError(errors)
+    with conn.transaction():
+        conn.execute("INSERT INTO network_disclosures (network, year, co2_g_per_kwh, mix, renewable_share_pct, source) "
+                     "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (network, year) DO UPDATE SET "
+                     "co2_g_per_kwh = EXCLUDED.co2_g_per_kwh, mix = EXCLUDED.mix, "
+                     "renewable_share_pct = EXCLUDED.renewable_share_pct, source = EXCLUDED.source",
+                     (network, year, co2_g_per_kwh, Jsonb({k: float(v) for k, v in mix.items()}),
+                      renewable_share_pct, source))
+        audit(conn, actor, "disclosure_saved", "network", None, {"network": network, "year": year})

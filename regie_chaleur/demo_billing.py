@@ -19,7 +19,7 @@ import yaml
 
 from billing.imports import import_formulas, import_indices, import_tariffs
 from billing.periods import add_months
-from billing.records import save_issuer, save_reduction, save_vat_period
+from billing.records import save_disclosure, save_issuer, save_reduction, save_vat_period
 
 CONFIG = Path(__file__).parent / "config"
 FIRST_MONTH = date(2024, 9, 1)
@@ -31,6 +31,13 @@ SERIES = {
     "BT40": ("Index BT40 chauffage central (démonstration)", 0.02, 0.0, 2, 15),
 }
 #: renewable-and-recovered share per network [%] and its justification (demonstration assumptions)
+#: what the invoices print per network (demonstration figures: replace them with the DPE order's annex 7
+#: values and the network's annual report)
+DISCLOSURES = {
+    "centre": ("61", {"Chaleur de récupération (UVE Ivry-Paris XIII)": "71", "Géothermie (interconnexion)": "7",
+                      "Gaz naturel": "22"}, "78"),
+    "confluences": ("44", {"Géothermie du Dogger": "84", "Gaz naturel": "16"}, "84"),
+}
 VAT_SHARES = {
     "centre": ("78", "Bilan 2024 (démonstration) : chaleur de récupération de l'UVE Ivry-Paris XIII 71 %, "
                      "géothermie par l'interconnexion 7 %, gaz 22 %"),
@@ -68,6 +75,12 @@ def load_demo_billing(conn: psycopg.Connection, until: date, *, actor: str = "d�
     for network, (share, why) in VAT_SHARES.items():
         if network in networks and network not in with_vat:
             save_vat_period(conn, network, date(2025, 1, 1), None, Decimal(share), why, actor=actor)
+    for network, (co2, mix, share) in DISCLOSURES.items():
+        for year in range(2024, until.year + 1):
+            if network in networks:
+                save_disclosure(conn, network, year, Decimal(co2), {k: Decimal(v) for k, v in mix.items()},
+                                Decimal(share), "démonstration (à remplacer par l'annexe 7 de l'arrêté DPE)",
+                                actor=actor)
     if conn.execute("SELECT count(*) FROM category_reductions").fetchone() == (0,):
         save_reduction(conn, "logement_social", date(2026, 1, 1), None, Decimal("8"), "R2", "CA-2025-41",
                        "Réduction sociale logement social", actor=actor)

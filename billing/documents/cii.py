@@ -108,7 +108,7 @@ def build_cii(content: DocumentContent) -> bytes:
     total.grand_total = inv["total_ttc"]
     total.prepaid_total = Decimal("0.00")
     total.due_amount = inv["total_ttc"]
-    return bytes(doc.serialize(schema="FACTUR-X_EN16931"))
+    return bytes(doc.serialize(schema=None))  # validated once, by the caller (billing.documents.facturx)
 
 
 def _party(party: Any, name: str, siren: str | None, siret: str | None, vat: str | None, address: dict[str, Any],

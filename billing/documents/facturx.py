@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,23 @@ def embed(pdf: bytes, xml: bytes, metadata: dict[str, str]) -> bytes:
 
 
 def check_xsd(xml: bytes) -> None:
-    """Raises :class:`FacturXError` when ``xml`` does not match the Factur-X 1.0 EN 16931 XSD."""
+    """Raises :class:`FacturXError` when ``xml`` does not match the Factur-X 1.0 EN 16931 XSD (the one
+    the factur-x library ships, parsed once per process: the library's own check parses it each call)."""
+    schema = _xsd()
     try:
-        facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
-    except Exception as exc:  # the library raises a bare Exception with lxml's message
-        raise FacturXError(f"XML Factur-X non conforme au schéma EN 16931 : {exc}") from exc
+        document = etree.fromstring(xml)
+    except etree.XMLSyntaxError as exc:
+        raise FacturXError(f"XML Factur-X illisible : {exc}") from exc
+    if not schema.validate(document):
+        raise FacturXError(f"XML Factur-X non conforme au schéma EN 16931 : {schema.error_log}")
+
+
+@lru_cache(maxsize=1)
+def _xsd() -> etree.XMLSchema:
+    from facturx.facturx import FACTURX_LEVEL2xsd  # the library's own choice of file for the level
+
+    path = importlib.resources.files("facturx") / "xsd_and_schematron" / FACTURX_LEVEL2xsd["en16931"]
+    return etree.XMLSchema(etree.parse(str(path)))
 
 
 def extract_xml(pdf: bytes) -> bytes:

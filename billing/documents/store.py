@@ -9,8 +9,9 @@ and embedding are CPU-bound); the database work stays in the calling process.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -52,31 +53,50 @@ def produce(content: DocumentContent) -> tuple[bytes, bytes]:
 
 def generate_documents(conn: psycopg.Connection, invoice_ids: Sequence[int], extras: ExtrasProvider | None = None,
                        *, workers: int = 1, progress: Progress | None = None) -> int:
-    """Generate and store the documents of the given issued invoices that have none yet; returns how many."""
+    """Generate and store the documents of the given issued invoices that have none yet; returns how many.
+
+    With worker processes the work is pipelined: while they render a chunk, this process reads the next
+    one from the database and stores the previous one.
+    """
     done = {r[0] for r in conn.execute("SELECT invoice_id FROM invoice_documents WHERE kind = 'facturx_pdf' "
                                        "AND invoice_id = ANY(%s)", (list(invoice_ids),))}
     todo = [i for i in invoice_ids if i not in done]
     made = 0
+    pending: tuple[list[DocumentContent], list[Future[tuple[bytes, bytes]]] | list[tuple[bytes, bytes]]] | None = None
     with _executor(workers) as pool:
         for start in range(0, len(todo), CHUNK):
-            contents = []
-            for invoice_id in todo[start:start + CHUNK]:
-                content = read_content(conn, invoice_id)
-                if extras is not None:
-                    content.extras = extras(content)
-                contents.append(content)
-            results = list(pool.map(produce, contents)) if pool else [produce(c) for c in contents]
-            with conn.transaction(), conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO invoice_documents (invoice_id, kind, content, sha256) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    [(c.invoice["id"], kind, data, hashlib.sha256(data).hexdigest())
-                     for c, (pdf, xml) in zip(contents, results, strict=True)
-                     for kind, data in (("facturx_pdf", pdf), ("cii_xml", xml))])
-            made += len(contents)
+            contents = [_content(conn, invoice_id, extras) for invoice_id in todo[start:start + CHUNK]]
+            work = [pool.submit(produce, c) for c in contents] if pool else [produce(c) for c in contents]
+            if pending is not None:
+                made += _store(conn, *pending)
+                if progress is not None:
+                    progress(made, len(todo))
+            pending = (contents, work)
+        if pending is not None:
+            made += _store(conn, *pending)
             if progress is not None:
                 progress(made, len(todo))
     return made
+
+
+def _content(conn: psycopg.Connection, invoice_id: int, extras: ExtrasProvider | None) -> DocumentContent:
+    content = read_content(conn, invoice_id)
+    if extras is not None:
+        content.extras = extras(content)
+    return content
+
+
+def _store(conn: psycopg.Connection, contents: list[DocumentContent],
+           work: list[Future[tuple[bytes, bytes]]] | list[tuple[bytes, bytes]]) -> int:
+    results = [w.result() if isinstance(w, Future) else w for w in work]
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO invoice_documents (invoice_id, kind, content, sha256) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            [(c.invoice["id"], kind, data, hashlib.sha256(data).hexdigest())
+             for c, (pdf, xml) in zip(contents, results, strict=True)
+             for kind, data in (("facturx_pdf", pdf), ("cii_xml", xml))])
+    return len(contents)
 
 
 @contextmanager
@@ -84,7 +104,9 @@ def _executor(workers: int) -> Iterator[Executor | None]:
     if workers <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawned, not forked: a process that has used the Typst compiler holds its Rust thread pool, which a
+    # forked child would inherit without its threads (and wait for forever)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield pool
 
 

@@ -304,3 +304,28 @@ def test_no_document_for_a_draft(billed: psycopg.Connection) -> None:
     assert row is not None
     with pytest.raises(StateError, match="brouillon"):
         read_content(billed, row[0])
+
+
+def test_worker_processes_generate_after_the_parent_rendered(billed: psycopg.Connection, db: Database) -> None:
+    """The parent process has rendered documents already (the fixture); worker processes must still work
+    (a forked child would inherit the Typst compiler without its threads and hang)."""
+    import threading
+
+    from regie_chaleur.documents_service import generate_run_documents
+
+    for i in (1, 2, 3):
+        remote(billed, f"MTR-000{i}", date(2026, 12, 1), str(510_000 + i))
+    run = simulate_run(billed, NOV, actor=ACTOR, run_date=date(2026, 12, 2))
+    issue_with_documents(billed, run.run_id, actor=ACTOR, documents=False)
+    made: list[int] = []
+
+    def generate() -> None:
+        with db.pool.connection() as conn:
+            made.append(generate_run_documents(conn, run.run_id, workers=2))
+
+    worker = threading.Thread(target=generate, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "document generation with worker processes hung"
+    assert made == [3]
+    assert read_document(billed, "FAC-2026-000004").content.startswith(b"%PDF-")
