@@ -126,6 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bill_commands(sub)
 
+    users = sub.add_parser("users", help="accounts of the web application").add_subparsers(dest="action",
+                                                                                          required=True)
+    create = users.add_parser("create", help="create an account (the first admin, for instance)")
+    create.add_argument("--login", required=True)
+    create.add_argument("--role", required=True, choices=("admin", "operator", "billing", "subscriber"))
+    create.add_argument("--name", required=True, help="display name")
+    create.add_argument("--subscriber", help="subscriber code (for a subscriber account)")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.set_defaults(handler=cmd_users_create)
+    token = users.add_parser("token", help="create an API token for an account (printed once)")
+    token.add_argument("login")
+    token.add_argument("--name", required=True, help="what the token is for")
+    token.set_defaults(handler=cmd_users_token)
+    users.add_parser("list", help="list the accounts").set_defaults(handler=cmd_users_list)
+
     sched = sub.add_parser("scheduler", help="run the periodic jobs (rollups, retention)")
     sched.add_argument("--every", type=float, default=300.0, help="seconds between passes")
     sched.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -376,6 +391,51 @@ def cmd_bill_vat(args: argparse.Namespace, settings: Settings) -> int:
         r1, r2 = save_vat_period(conn, args.network, args.valid_from, args.valid_to, dec(args.share.replace(",", ".")),
                                  args.justification, actor=args.actor)
     print(f"{args.network} à partir du {fr.day(args.valid_from)} : R1 à {fr.percent(r1)}, R2 à {fr.percent(r2)}")
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from regie_chaleur.db.database import connected
+    from regie_chaleur.web.security import AuthError, create_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Mot de passe (12 caractères au moins) : ")
+        if getpass.getpass("Confirmation : ") != password:
+            raise RegieError("les deux mots de passe diffèrent")
+    with connected(settings) as (_db, conn):
+        try:
+            user = create_user(conn, args.login, args.name, args.role, password, args.subscriber)
+        except AuthError as exc:
+            raise RegieError(str(exc)) from exc
+    print(f"account {user.login} created (role {user.role})")
+    return 0
+
+
+def cmd_users_token(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connected
+    from regie_chaleur.web.security import create_api_token
+
+    with connected(settings) as (_db, conn):
+        row = conn.execute("SELECT id FROM users WHERE login = %s AND active", (args.login.lower(),)).fetchone()
+        if row is None:
+            raise RegieError(f"no active account {args.login}")
+        token = create_api_token(conn, int(row[0]), args.name)
+    print(token)
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connected
+
+    with connected(settings) as (_db, conn):
+        for login, name, role, active, last in conn.execute(
+                "SELECT login, display_name, role, active, last_login_at FROM users ORDER BY role, login"):
+            print(f"{login:<24} {role:<11} {'active' if active else 'inactive':<9} {name} "
+                  f"(last login {last.isoformat(timespec='minutes') if last else 'never'})")
     return 0
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 import psycopg
 from fastapi import FastAPI, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from regie_chaleur import __version__
@@ -28,12 +29,95 @@ class Health(BaseModel):
     version: str = Field(description="regie-chaleur version")
 
 
+def mount_routes(app: FastAPI) -> None:
+    """The JSON API and the pages, each router behind the area it belongs to (authorisation in one
+    place: ``regie_chaleur.web.authz``)."""
+    from fastapi import Depends
+    from fastapi.staticfiles import StaticFiles
+
+    from regie_chaleur.api.billing import router as billing_router
+    from regie_chaleur.api.operations import router as operations_router
+    from regie_chaleur.web import views_admin, views_auth, views_billing, views_operations, views_portal
+    from regie_chaleur.web.authz import require
+    from regie_chaleur.web.render import HERE
+
+    app.include_router(operations_router, dependencies=[Depends(require("operations"))])
+    app.include_router(billing_router, dependencies=[Depends(require("billing"))])
+    app.include_router(views_portal.api, dependencies=[Depends(require("portal"))])
+    app.include_router(views_auth.router)
+    app.include_router(views_operations.router, dependencies=[Depends(require("operations"))])
+    app.include_router(views_billing.router, dependencies=[Depends(require("billing"))])
+    app.include_router(views_portal.router, dependencies=[Depends(require("portal"))])
+    app.include_router(views_admin.router, dependencies=[Depends(require("admin"))])
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+
+def add_middlewares(app: FastAPI) -> None:
+    """Security headers on every answer; every write (and its outcome) in the audit log."""
+    from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+    from starlette.requests import Request
+    from starlette.responses import Response as StarletteResponse
+
+    from regie_chaleur.web.security import audit
+
+    csp = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+           "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+    async def headers_and_audit(request: Request, call_next: RequestResponseEndpoint) -> StarletteResponse:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path != "/connexion":
+            principal = getattr(request.state, "principal", None)
+            try:
+                with db_of(request).pool.connection(timeout=5) as conn:
+                    audit(conn, principal.login if principal else "anonyme", "write", method=request.method,
+                          path=request.url.path, status=response.status_code,
+                          ip=request.client.host if request.client else None)
+            except psycopg.Error:  # the answer is already decided; the failure is logged, not hidden
+                import logging
+
+                logging.getLogger(__name__).warning("audit log unavailable for %s %s", request.method,
+                                                    request.url.path)
+        return response
+
+    app.add_middleware(BaseHTTPMiddleware, dispatch=headers_and_audit)
+
+
+def db_of(request: object) -> Database:
+    database: Database = request.app.state.db  # type: ignore[attr-defined]
+    return database
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Billing errors as HTTP answers: 422 with every invalid field, 404, 409, 400."""
     from fastapi import Request
-    from fastapi.responses import JSONResponse
+    from fastapi.exceptions import HTTPException as FastAPIHTTPException
+    from fastapi.responses import JSONResponse, RedirectResponse
 
     from billing.errors import BillingError, NotFoundError, StateError, ValidationError
+    from regie_chaleur.web.authz import LoginRequiredError, login_url
+
+    @app.exception_handler(LoginRequiredError)
+    async def login_required(request: Request, exc: LoginRequiredError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return RedirectResponse(login_url(exc.next_path), status_code=303)
+
+    @app.exception_handler(FastAPIHTTPException)
+    async def http_error(request: Request, exc: FastAPIHTTPException) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/health":
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        from regie_chaleur.web.render import page
+
+        heading = {403: "Accès refusé", 404: "Page introuvable"}.get(exc.status_code, "Erreur")
+        detail = (exc.detail if exc.status_code != 404
+                  else "Cette page n'existe pas, ou elle ne vous est pas accessible.")
+        response: HTMLResponse = page(request, "error.html", status_code=exc.status_code, title=heading,
+                                      heading=heading, detail=detail)
+        return response
 
     @app.exception_handler(BillingError)
     async def billing_error(request: Request, exc: BillingError) -> JSONResponse:
@@ -59,16 +143,21 @@ def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None) -
         description="District heating network: telemetry, operations, forecasting, planning and billing. "
         "Units: temperatures °C, flow m³/h, power kW, energy kWh (meters) and MWh (billing, plants).",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served from the vendored Swagger UI below: no CDN
         openapi_url="/api/v1/openapi.json",
     )
     app.state.db = db
-    from regie_chaleur.api.billing import router as billing_router
-    from regie_chaleur.api.operations import router as operations_router
-
-    app.include_router(operations_router)
-    app.include_router(billing_router)
+    mount_routes(app)
     add_error_handlers(app)
+    add_middlewares(app)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(
+            '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>API regie-chaleur</title>'
+            '<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css"></head><body>'
+            '<div id="swagger-ui"></div><script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>'
+            '<script src="/static/swagger-init.js"></script></body></html>')
 
     @app.get("/health", response_model=Health, tags=["system"],
              responses={503: {"model": Health, "description": "database unreachable"}})

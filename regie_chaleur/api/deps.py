@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from regie_chaleur.db.database import Database
 
@@ -18,9 +18,14 @@ DbDep = Annotated[Database, Depends(get_db)]
 
 
 def get_actor(request: Request) -> str:
-    """Who acts, for the audit trails: the signed-in user once authentication has run, else the API."""
-    user = getattr(request.state, "user", None)
-    return str(getattr(user, "login", "api"))
+    """Who acts, for the audit trails: the authenticated principal (every route that writes is behind
+    ``regie_chaleur.web.authz.require``, which has identified it)."""
+    from regie_chaleur.web.authz import identify
+
+    principal = identify(request)
+    if principal is None:
+        raise HTTPException(401, "authentification requise")
+    return principal.login
 
 
 ActorDep = Annotated[str, Depends(get_actor)]

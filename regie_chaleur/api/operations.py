@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from regie_chaleur.api.deps import DbDep
+from regie_chaleur.api.deps import ActorDep, DbDep
 from regie_chaleur.operations import alarms as alarm_ops
 from regie_chaleur.operations.kpis import (
     network_balance,
@@ -98,8 +98,7 @@ class AlarmOut(BaseModel):
 
 
 class AlarmAction(BaseModel):
-    by: str = Field(min_length=1, max_length=100, description="who acts (the signed-in user, once auth lands)")
-    comment: str = Field("", max_length=2000)
+    comment: str = Field("", max_length=2000, description="why (kept in the alarm's history)")
 
 
 @router.get("/network/overview", response_model=Overview)
@@ -218,21 +217,21 @@ def list_alarms(db: DbDep, state: Literal["open", "raised", "acknowledged", "cle
 
 
 @router.post("/alarms/{alarm_id}/acknowledge", status_code=204)
-def acknowledge_alarm(db: DbDep, alarm_id: int, action: AlarmAction) -> None:
-    """raised → acknowledged (409 if the alarm is not raised)."""
+def acknowledge_alarm(db: DbDep, actor: ActorDep, alarm_id: int, action: AlarmAction) -> None:
+    """raised → acknowledged by the signed-in user (409 if the alarm is not raised)."""
     with db.pool.connection() as conn:
         try:
-            alarm_ops.acknowledge(conn, alarm_id, action.by, action.comment, datetime.now(UTC))
+            alarm_ops.acknowledge(conn, alarm_id, actor, action.comment, datetime.now(UTC))
         except alarm_ops.AlarmStateError as exc:
             raise HTTPException(409, str(exc)) from exc
 
 
 @router.post("/alarms/{alarm_id}/clear", status_code=204)
-def clear_alarm(db: DbDep, alarm_id: int, action: AlarmAction) -> None:
-    """raised/acknowledged → cleared (409 if already cleared or unknown)."""
+def clear_alarm(db: DbDep, actor: ActorDep, alarm_id: int, action: AlarmAction) -> None:
+    """raised/acknowledged → cleared by the signed-in user (409 if already cleared or unknown)."""
     with db.pool.connection() as conn:
         try:
-            alarm_ops.clear(conn, alarm_id, action.by, action.comment, datetime.now(UTC))
+            alarm_ops.clear(conn, alarm_id, actor, action.comment, datetime.now(UTC))
         except alarm_ops.AlarmStateError as exc:
             raise HTTPException(409, str(exc)) from exc
 

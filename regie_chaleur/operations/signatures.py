@@ -77,16 +77,18 @@ class AuditLine:
 
 
 def subscribed_power_audit(conn: psycopg.Connection, first: date, last: date, design_outdoor_c: float = -7.0,
-                           reduction_threshold: float = 0.20) -> list[AuditLine]:
-    """Every delivery point with a subscribed power: weather-corrected measured peak against it.
+                           reduction_threshold: float = 0.20, codes: list[str] | None = None) -> list[AuditLine]:
+    """Every delivery point with a subscribed power (or only ``codes``): weather-corrected measured peak
+    against it.
 
     Over-subscribed when the corrected peak is at least ``reduction_threshold`` (20 %, D.241-37) below
     the subscribed power; under-subscribed when above it.
     """
     points = conn.execute(
         """SELECT dp.code, s.code, dp.subscribed_power_kw FROM delivery_points dp
-           JOIN substations s ON s.id = dp.substation_id WHERE dp.subscribed_power_kw IS NOT NULL ORDER BY dp.code"""
-    ).fetchall()
+           JOIN substations s ON s.id = dp.substation_id
+           WHERE dp.subscribed_power_kw IS NOT NULL AND (%(codes)s::text[] IS NULL OR dp.code = ANY(%(codes)s))
+           ORDER BY dp.code""", {"codes": codes}).fetchall()
     out = []
     for dp_code, sub_code, subscribed in points:
         subscribed = float(subscribed)

@@ -123,3 +123,51 @@ def read_inventory(conn: psycopg.Connection) -> Inventory:
            FROM delivery_points dp JOIN substations s ON s.id = dp.substation_id
            LEFT JOIN meters m ON m.id = dp.meter_id ORDER BY dp.code""")]
     return inv
+
+
+def save_delivery_point(conn: psycopg.Connection, values: dict[str, str], point_id: int | None = None) -> int:
+    """Create (or, given ``point_id``, edit) a delivery point from a form: ``code``, ``name``,
+    ``substation`` and ``meter`` codes, ``address``.
+
+    Raises:
+        ValidationError: every invalid field, in French; nothing written.
+    """
+    from billing.errors import FieldError, ValidationError
+    from regie_chaleur.registry.inventory import CODE_RE
+
+    errors = []
+    code, name = (values.get("code") or "").strip(), (values.get("name") or "").strip()
+    if not CODE_RE.match(code):
+        errors.append(FieldError("code", "obligatoire : lettres, chiffres, - _ . (64 au plus)"))
+    elif conn.execute("SELECT 1 FROM delivery_points WHERE code = %s AND id IS DISTINCT FROM %s",
+                      (code, point_id)).fetchone():
+        errors.append(FieldError("code", f"le point de livraison {code} existe déjà"))
+    if not name:
+        errors.append(FieldError("name", "obligatoire"))
+    substation = conn.execute("SELECT id FROM substations WHERE code = %s", (values.get("substation"),)).fetchone()
+    if substation is None:
+        errors.append(FieldError("substation", f"sous-station « {values.get('substation') or ''} » inconnue"))
+    meter = None
+    if values.get("meter"):
+        meter = conn.execute("SELECT m.id, dp.code FROM meters m LEFT JOIN delivery_points dp ON dp.meter_id = m.id "
+                             "AND dp.id IS DISTINCT FROM %s WHERE m.code = %s", (point_id, values["meter"])).fetchone()
+        if meter is None:
+            errors.append(FieldError("meter", f"compteur « {values['meter']} » inconnu"))
+        elif meter[1] is not None:
+            errors.append(FieldError("meter", f"le compteur {values['meter']} équipe déjà {meter[1]}"))
+    if errors:
+        raise ValidationError(errors)
+    assert substation is not None  # noqa: S101
+    address = (values.get("address") or "").strip() or None
+    with conn.transaction():
+        if point_id is None:
+            row = conn.execute("INSERT INTO delivery_points (code, name, substation_id, meter_id, address) "
+                               "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                               (code, name, substation[0], meter[0] if meter else None, address)).fetchone()
+        else:
+            row = conn.execute("UPDATE delivery_points SET code = %s, name = %s, substation_id = %s, meter_id = %s, "
+                               "address = %s WHERE id = %s RETURNING id",
+                               (code, name, substation[0], meter[0] if meter else None, address, point_id)).fetchone()
+    if row is None:
+        raise ValidationError([FieldError("code", "point de livraison inconnu")])
+    return int(row[0])

@@ -10,6 +10,7 @@ import httpx
 from regie_chaleur.api.app import create_app
 from regie_chaleur.db.database import Database
 from tests.billing.support import remote, setup_billing, siren, siret
+from tests.support.auth import bearer
 from tests.support.http_server import serve
 
 
@@ -19,7 +20,9 @@ def test_billing_api(db: Database) -> None:
         remote(conn, "MTR-0001", date(2026, 10, 1), "1000")
         remote(conn, "MTR-0001", date(2026, 11, 1), "13345")
     s = siren(50_000_001)
-    with serve(create_app(db)) as base, httpx.Client(base_url=f"{base}/api/v1/billing", timeout=60) as http:
+    headers = bearer(db, "billing")
+    with serve(create_app(db)) as base, httpx.Client(base_url=f"{base}/api/v1/billing", timeout=60,
+                                                     headers=headers) as http:
         bad = http.post("/subscribers", json={"code": "ABO 1", "name": "", "siren": "123456789", "postcode": "942",
                                               "address_line1": "1 rue Marat", "city": "Ivry-sur-Seine"})
         assert bad.status_code == 422

@@ -13,6 +13,7 @@ from regie_chaleur.operations.alarms import evaluate_alarms, evaluate_signature_
 from regie_chaleur.operations.rollups import refresh_operations
 from regie_chaleur.operations.signatures import signature_drift, subscribed_power_audit, substation_signature
 from tests.operations.support import build_network
+from tests.support.auth import bearer
 from tests.support.http_server import serve
 
 START = datetime(2025, 10, 1, tzinfo=UTC)
@@ -69,7 +70,10 @@ def test_subscribed_power_audit(history: Database) -> None:
 def test_operations_api(history: Database) -> None:
     with history.pool.connection() as conn:
         evaluate_alarms(conn, datetime.now(UTC))  # all substations silent now: comm_lost for each device
-    with serve(create_app(history)) as base, httpx.Client(base_url=base, timeout=30) as c:
+    headers = bearer(history, "operator")
+    with serve(create_app(history)) as base, httpx.Client(base_url=base, timeout=30, headers=headers) as c:
+        assert httpx.get(f"{base}/api/v1/substations").status_code == 401  # no credentials
+        assert httpx.get(f"{base}/api/v1/substations", headers=bearer(history, "billing")).status_code == 403
         page = c.get("/api/v1/substations", params={"limit": 2}).json()
         assert page["total"] == 3
         assert [s["code"] for s in page["items"]] == ["SIM-00001", "SIM-00002"]
@@ -91,11 +95,14 @@ def test_operations_api(history: Database) -> None:
         assert alarms["total"] == 6
         assert len(alarms["items"]) == 4
         first = alarms["items"][0]["id"]
-        ack = c.post(f"/api/v1/alarms/{first}/acknowledge", json={"by": "opérateur", "comment": "vu"})
+        ack = c.post(f"/api/v1/alarms/{first}/acknowledge", json={"comment": "vu"})
         assert ack.status_code == 204
-        assert c.post(f"/api/v1/alarms/{first}/acknowledge", json={"by": "opérateur"}).status_code == 409
-        assert c.post(f"/api/v1/alarms/{first}/clear", json={"by": "opérateur"}).status_code == 204
-        assert c.post("/api/v1/alarms/999999/clear", json={"by": "x"}).status_code == 409
+        assert c.post(f"/api/v1/alarms/{first}/acknowledge", json={}).status_code == 409
+        assert c.post(f"/api/v1/alarms/{first}/clear", json={}).status_code == 204
+        assert c.post("/api/v1/alarms/999999/clear", json={}).status_code == 409
+        with history.pool.connection() as conn:  # the signed-in account, not a name from the body
+            who = conn.execute("SELECT acknowledged_by, cleared_by FROM alarms WHERE id = %s", (first,)).fetchone()
+        assert who is not None and who[0] == who[1] and who[0].startswith("operator-")
         kpis = c.get("/api/v1/substations/SIM-00002/kpis", params={"first": "2026-01-01", "last": "2026-01-07"}).json()
         assert len(kpis) == 7
         assert kpis[0]["dju"] > 0

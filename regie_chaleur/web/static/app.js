@@ -1,0 +1,162 @@
+/* regie-chaleur pages: charts (uPlot) declared in the markup, French number formats, no inline script.
+ *
+ * <div class="chart" data-chart="series|bars|scatter|stacked" data-src="/..." [data-refresh="60"]
+ *      [data-zoom="true"]></div>
+ * The endpoint returns the chart's data:
+ *   series/stacked: {x: [epoch seconds], series: [{label, unit, values, color, dash, fill, axis}], bands: [[i, j]]}
+ *   bars:           {labels: [text], series: [{label, unit, values, color, line}]}
+ *   scatter:        {series: [{label, x: [...], y: [...], color, line}], xLabel, yLabel}
+ * Range presets: <button data-range="7" data-for="chart-id">7 jours</button> set ?start=&end= on the chart.
+ */
+(function () {
+  "use strict";
+  const fmt = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
+  const fmtDate = new Intl.DateTimeFormat("fr-FR", { dateStyle: "short", timeStyle: "short", timeZone: "Europe/Paris" });
+  const charts = new Map();
+
+  function axisValues(unit) {
+    return (u, splits) => splits.map((v) => (v == null ? "" : fmt.format(v) + (unit ? " " + unit : "")));
+  }
+
+  function seriesOptions(data, stacked) {
+    const axes = [{ values: (u, splits) => splits.map((v) => fmtDate.format(new Date(v * 1000)).replace(" ", "\n")) }];
+    const units = [];
+    const series = [{ value: (u, v) => (v == null ? "—" : fmtDate.format(new Date(v * 1000))) }];
+    for (const s of data.series) {
+      const scale = s.axis || s.unit || "y";
+      if (!units.includes(scale)) {
+        units.push(scale);
+        axes.push({ scale: scale, side: units.length === 1 ? 3 : 1, values: axisValues(s.unit),
+                    grid: { show: units.length === 1 }, size: 70 });
+      }
+      series.push({ label: s.label, scale: scale, stroke: s.color, width: s.width || 1.6,
+                    dash: s.dash || undefined, fill: s.fill || undefined, points: { show: false },
+                    value: (u, v) => (v == null ? "—" : fmt.format(v) + " " + (s.unit || "")) });
+    }
+    const opts = { series: series, axes: axes, scales: { x: { time: true } }, legend: { live: true },
+                   cursor: { drag: { x: true, y: false } } };
+    if (data.bands) {
+      opts.bands = data.bands.map(([a, b]) => ({ series: [a + 1, b + 1], fill: "rgba(31,95,139,0.16)" }));
+    }
+    if (stacked) {
+      opts.series.forEach((s, i) => { if (i > 0 && data.series[i - 1].stack) { s.fill = data.series[i - 1].color + "cc"; } });
+    }
+    return opts;
+  }
+
+  function stack(data) {
+    const out = JSON.parse(JSON.stringify(data));
+    let running = null;
+    out.series.forEach((s) => {
+      if (!s.stack) { return; }
+      running = running ? s.values.map((v, i) => (v || 0) + running[i]) : s.values.map((v) => v || 0);
+      s.values = running.slice();
+    });
+    out.series.reverse();  // draw the top of the stack first so each fill shows its own band
+    return out;
+  }
+
+  function barsOptions(data) {
+    const bars = uPlot.paths.bars({ size: [0.8 / data.series.filter((s) => !s.line).length, 60] });
+    const series = [{ value: (u, i) => data.labels[i] }];
+    let barIndex = 0;
+    const barCount = data.series.filter((s) => !s.line).length;
+    for (const s of data.series) {
+      const offset = s.line ? 0 : (barIndex++ - (barCount - 1) / 2) * (0.8 / barCount);
+      series.push({ label: s.label, stroke: s.color, width: s.line ? 2 : 0, fill: s.line ? undefined : s.color,
+                    paths: s.line ? undefined : shifted(bars, offset), points: { show: !!s.line },
+                    value: (u, v) => (v == null ? "—" : fmt.format(v) + " " + (s.unit || "")) });
+    }
+    return { series: series, scales: { x: { time: false, range: (u) => [-0.6, data.labels.length - 0.4] } },
+             axes: [{ values: (u, splits) => splits.map((i) => (Number.isInteger(i) && data.labels[i]) || ""),
+                      splits: () => data.labels.map((_, i) => i) },
+                    { values: axisValues(data.series[0] && data.series[0].unit), size: 80 }],
+             cursor: { drag: { x: false, y: false } } };
+  }
+
+  function shifted(paths, offset) {
+    return (u, seriesIdx, idx0, idx1) => {
+      const x = u.data[0];
+      u.data[0] = x.map((v) => v + offset);
+      const out = paths(u, seriesIdx, idx0, idx1);
+      u.data[0] = x;
+      return out;
+    };
+  }
+
+  function scatterOptions(data) {
+    const series = [{}];
+    for (const s of data.series) {
+      series.push({ label: s.label, stroke: s.color, width: s.line ? 2 : 0, fill: undefined,
+                    points: { show: !s.line, size: 5, fill: s.color },
+                    paths: s.line ? undefined : () => null });
+    }
+    return { mode: 2, series: series, scales: { x: { time: false }, y: {} },
+             axes: [{ label: data.xLabel, values: axisValues("") }, { label: data.yLabel, values: axisValues(""), size: 80 }],
+             cursor: { drag: { x: false, y: false } } };
+  }
+
+  function toUplot(kind, data) {
+    if (kind === "bars") { return [data.labels.map((_, i) => i), ...data.series.map((s) => s.values)]; }
+    if (kind === "scatter") { return [null, ...data.series.map((s) => [s.x, s.y])]; }
+    return [data.x, ...data.series.map((s) => s.values)];
+  }
+
+  async function draw(el) {
+    const kind = el.dataset.chart;
+    const url = new URL(el.dataset.src, window.location.origin);
+    if (el.dataset.start) { url.searchParams.set("start", el.dataset.start); url.searchParams.set("end", el.dataset.end); }
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    if (!response.ok) { el.textContent = "Données indisponibles (" + response.status + ")."; return; }
+    let data = await response.json();
+    el.dataset.resolution = data.resolution || "";
+    const caption = document.getElementById(el.id + "-resolution");
+    if (caption && data.resolution) { caption.textContent = data.resolution; }
+    if (kind === "stacked") { data = stack(data); }
+    const hasData = kind === "bars" ? data.labels.length > 0 : kind === "scatter" ? data.series.some((s) => s.x.length)
+      : data.x.length > 0;
+    if (!hasData) { el.textContent = "Pas encore de données sur cette période."; return; }
+    const opts = kind === "bars" ? barsOptions(data) : kind === "scatter" ? scatterOptions(data)
+      : seriesOptions(data, kind === "stacked");
+    opts.width = el.clientWidth || 800;
+    opts.height = Number(el.dataset.height || 300);
+    if (el.dataset.zoom === "true") {
+      opts.hooks = { setSelect: [(u) => {
+        if (u.select.width < 8) { return; }
+        el.dataset.start = new Date(u.posToVal(u.select.left, "x") * 1000).toISOString();
+        el.dataset.end = new Date(u.posToVal(u.select.left + u.select.width, "x") * 1000).toISOString();
+        draw(el);
+      }] };
+    }
+    const old = charts.get(el);
+    if (old) { old.destroy(); }
+    el.textContent = "";
+    charts.set(el, new uPlot(opts, toUplot(kind, data), el));
+  }
+
+  function presets() {
+    document.querySelectorAll("button[data-range]").forEach((button) => {
+      button.addEventListener("click", () => {
+        const el = document.getElementById(button.dataset.for);
+        const end = new Date();
+        const start = new Date(end.getTime() - Number(button.dataset.range) * 86400000);
+        el.dataset.start = start.toISOString();
+        el.dataset.end = end.toISOString();
+        document.querySelectorAll(`button[data-for="${button.dataset.for}"]`)
+          .forEach((b) => b.setAttribute("aria-pressed", b === button ? "true" : "false"));
+        draw(el);
+      });
+    });
+  }
+
+  function init() {
+    document.querySelectorAll("[data-chart]").forEach((el) => {
+      draw(el);
+      if (el.dataset.refresh) { setInterval(() => draw(el), Number(el.dataset.refresh) * 1000); }
+    });
+    presets();
+    window.addEventListener("resize", () => charts.forEach((chart, el) => chart.setSize({ width: el.clientWidth, height: chart.height })));
+  }
+
+  document.addEventListener("DOMContentLoaded", init);
+})();

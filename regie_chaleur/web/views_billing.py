@@ -1,0 +1,419 @@
+"""Billing staff pages (facturation): bill runs (simulate, review, issue, with progress), invoices and
+credit notes, exports, subscribers, contracts, delivery points, tariffs and indices."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from billing import imports
+from billing.documents.store import read_document
+from billing.errors import BillingError, FieldError, StateError, ValidationError
+from billing.exports.accounting import export_accounting
+from billing.exports.sepa import export_sepa
+from billing.periods import parse_month
+from billing.records import change_power, save_contract, save_mandate, save_subscriber
+from billing.runs import run_summary
+from regie_chaleur import billing_queries as q
+from regie_chaleur.api.deps import DbDep
+from regie_chaleur.billing_service import bill_month, credit, issue_with_documents
+from regie_chaleur.documents_service import generate_run_documents
+from regie_chaleur.registry.store import save_delivery_point
+from regie_chaleur.web.authz import BillingDep
+from regie_chaleur.web.jobs import StageProgress, read_job, start_job
+from regie_chaleur.web.render import page
+
+router = APIRouter(prefix="/facturation", include_in_schema=False)
+LIMIT = 50
+CATEGORY_OPTIONS = [("logement_social", "Logement social"), ("copropriete", "Copropriété"),
+                    ("equipement_public", "Équipement public"), ("tertiaire", "Tertiaire")]
+STATUS_LABELS = {"simulated": "simulée (brouillons)", "issued": "émise"}
+
+
+def _form(values: Any) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items() if k != "csrf_token"}
+
+
+# --- runs -------------------------------------------------------------------------------------------
+@router.get("", response_class=HTMLResponse)
+def runs(request: Request, db: DbDep, principal: BillingDep) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        rows = q.list_runs(conn)
+    return page(request, "billing/runs.html", title="Tournées de facturation", runs=rows, labels=STATUS_LABELS,
+                default_month=f"{date.today().replace(day=1) - timedelta(days=1):%Y-%m}")
+
+
+@router.post("/tournees")
+def start_run(request: Request, db: DbDep, principal: BillingDep, mois: Annotated[str, Form(max_length=7)]) -> Response:
+    try:
+        month = parse_month(mois)
+    except ValueError as exc:
+        with db.pool.connection() as conn:
+            rows = q.list_runs(conn)
+        return page(request, "billing/runs.html", status_code=422, title="Tournées de facturation", runs=rows,
+                    labels=STATUS_LABELS, default_month=mois, error=str(exc))
+
+    def work(conn: Any, progress: StageProgress) -> dict[str, Any]:
+        result = bill_month(conn, month, actor=principal.login, simulate_only=True, progress=progress)
+        return {"run_id": result.run.run_id, "invoices": result.run.invoices, "blocking": result.run.blocking}
+
+    job = start_job(db, "simulate", principal.login, work)
+    return RedirectResponse(f"/facturation/taches/{job}", status_code=303)
+
+
+@router.get("/taches/{job_id}", response_class=HTMLResponse)
+def job(request: Request, db: DbDep, principal: BillingDep, job_id: int) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        found = read_job(conn, job_id)
+    if found is None:
+        raise HTTPException(404, "tâche inconnue")
+    partial = request.headers.get("hx-request") == "true"
+    return page(request, "billing/job_progress.html" if partial else "billing/job.html", title="Traitement en cours",
+                job=found)
+
+
+@router.get("/tournees/{run_id}", response_class=HTMLResponse)
+def run(request: Request, db: DbDep, principal: BillingDep, run_id: int,
+        offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        summary = run_summary(conn, run_id)
+        status = "draft" if summary.status == "simulated" else "issued"
+        invoices, total = q.list_invoices(conn, run_id=run_id, status=status, limit=LIMIT, offset=offset)
+        documents = conn.execute("SELECT count(*) FROM invoice_documents d JOIN invoices i ON i.id = d.invoice_id "
+                                 "WHERE i.run_id = %s AND d.kind = 'facturx_pdf'", (run_id,)).fetchone()
+        exports = conn.execute("SELECT collection_date, payments, total, created_at FROM sepa_exports "
+                               "WHERE run_id = %s ORDER BY created_at", (run_id,)).fetchall()
+    return page(request, "billing/run.html", title=f"Tournée {run_id}", run=summary, invoices=invoices, total=total,
+                offset=offset, limit=LIMIT, labels=STATUS_LABELS, documents=documents[0] if documents else 0,
+                exports=exports, today=date.today())
+
+
+@router.post("/tournees/{run_id}/emettre")
+def issue(request: Request, db: DbDep, principal: BillingDep, run_id: int) -> RedirectResponse:
+    def work(conn: Any, progress: StageProgress) -> dict[str, Any]:
+        done = issue_with_documents(conn, run_id, actor=principal.login, progress=progress)
+        return {"run_id": run_id, "issued": done.issued, "first": done.first_number, "last": done.last_number}
+
+    return RedirectResponse(f"/facturation/taches/{start_job(db, 'issue', principal.login, work)}", status_code=303)
+
+
+@router.post("/tournees/{run_id}/documents")
+def documents(request: Request, db: DbDep, principal: BillingDep, run_id: int) -> RedirectResponse:
+    def work(conn: Any, progress: StageProgress) -> dict[str, Any]:
+        return {"run_id": run_id, "generated": generate_run_documents(conn, run_id, progress=progress("documents"))}
+
+    return RedirectResponse(f"/facturation/taches/{start_job(db, 'documents', principal.login, work)}",
+                            status_code=303)
+
+
+@router.post("/tournees/{run_id}/sepa")
+def sepa(request: Request, db: DbDep, principal: BillingDep, run_id: int,
+         date_prelevement: Annotated[date, Form()]) -> Response:
+    with db.pool.connection() as conn:
+        done = export_sepa(conn, run_id, date_prelevement, actor=principal.login)
+    return Response(done.content, media_type="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="prelevements-{run_id}-{date_prelevement:%Y%m%d}.xml"'})
+
+
+@router.get("/tournees/{run_id}/comptabilite/{part}")
+def accounting(db: DbDep, principal: BillingDep, run_id: int, part: str) -> Response:
+    if part not in ("journal", "titres"):
+        raise HTTPException(404, "export inconnu")
+    with db.pool.connection() as conn:
+        done = export_accounting(conn, run_id)
+    text = done.journal_csv if part == "journal" else done.titles_csv
+    return Response(text.encode(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{part}-{run_id}.csv"'})
+
+
+# --- invoices ---------------------------------------------------------------------------------------
+@router.get("/factures", response_class=HTMLResponse)
+def invoices(request: Request, db: DbDep, principal: BillingDep, recherche: Annotated[str | None, Query(max_length=64)]
+             = None, type: str | None = None, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    kind = type if type in ("invoice", "credit_note") else None
+    with db.pool.connection() as conn:
+        rows, total = q.list_invoices(conn, kind=kind, search=recherche, limit=LIMIT, offset=offset)
+    return page(request, "billing/invoices.html", title="Factures et avoirs", rows=rows, total=total, offset=offset,
+                limit=LIMIT, recherche=recherche or "", type=type or "")
+
+
+@router.get("/factures/{number}", response_class=HTMLResponse)
+def invoice(request: Request, db: DbDep, principal: BillingDep, number: str) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        found = q.invoice_detail(conn, number)
+    if found is None:
+        raise HTTPException(404, f"facture {number} inconnue")
+    return page(request, "billing/invoice.html", title=f"Facture {number}", inv=found, errors=[])
+
+
+@router.get("/factures/{number}/{kind}")
+def invoice_file(db: DbDep, principal: BillingDep, number: str, kind: str) -> Response:
+    if kind not in ("pdf", "xml"):
+        raise HTTPException(404, "document inconnu")
+    with db.pool.connection() as conn:
+        doc = read_document(conn, number, "facturx_pdf" if kind == "pdf" else "cii_xml")
+    return Response(doc.content, media_type=doc.mime,
+                    headers={"Content-Disposition": f'attachment; filename="{doc.filename}"'})
+
+
+@router.post("/factures/{number}/avoir", response_class=HTMLResponse)
+async def credit_note(request: Request, db: DbDep, principal: BillingDep, number: str) -> Response:
+    form = await request.form()
+    reason = str(form.get("motif") or "").strip()
+    full = form.get("nature") != "partiel"
+    lines: dict[int, Decimal] | None = None
+    errors: list[FieldError] = []
+    if not full:
+        lines = {}
+        for key, value in form.items():
+            if key.startswith("ligne_") and str(value).strip():
+                try:
+                    lines[int(key[6:])] = Decimal(str(value).replace(",", ".").replace(" ", ""))
+                except (ValueError, InvalidOperation):
+                    errors.append(FieldError(key, f"« {value} » n'est pas un montant"))
+        if not lines and not errors:
+            errors.append(FieldError("nature", "indiquez le montant à créditer d'au moins une ligne"))
+    if not errors:
+        try:
+            with db.pool.connection() as conn:
+                result = credit(conn, number, actor=principal.login, reason=reason, lines=lines,
+                                reissue=full and form.get("rectificative") == "oui")
+            return RedirectResponse(f"/facturation/factures/{result.credit_note_number}?ok=credited", status_code=303)
+        except StateError as exc:
+            errors.append(FieldError("motif", str(exc)))
+        except BillingError as exc:
+            errors.append(FieldError("nature", str(exc)))
+    with db.pool.connection() as conn:
+        found = q.invoice_detail(conn, number)
+    if found is None:
+        raise HTTPException(404, f"facture {number} inconnue")
+    return page(request, "billing/invoice.html", status_code=422, title=f"Facture {number}", inv=found,
+                errors=errors)
+
+
+# --- subscribers, contracts, delivery points ------------------------------------------------------------
+@router.get("/abonnes", response_class=HTMLResponse)
+def subscribers(request: Request, db: DbDep, principal: BillingDep,
+                recherche: Annotated[str | None, Query(max_length=64)] = None,
+                offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        rows, total = q.list_subscribers(conn, recherche, LIMIT, offset)
+    return page(request, "billing/subscribers.html", title="Abonnés", rows=rows, total=total, offset=offset,
+                limit=LIMIT, recherche=recherche or "")
+
+
+@router.get("/abonnes/nouveau", response_class=HTMLResponse)
+def new_subscriber(request: Request, principal: BillingDep) -> HTMLResponse:
+    return page(request, "billing/subscriber_form.html", title="Nouvel abonné", values={"country": "FR"}, errors=[],
+                action="/facturation/abonnes/nouveau")
+
+
+@router.post("/abonnes/nouveau", response_class=HTMLResponse)
+async def create_subscriber(request: Request, db: DbDep, principal: BillingDep) -> Response:
+    values = _form(await request.form())
+    try:
+        with db.pool.connection() as conn:
+            new_id = save_subscriber(conn, values, actor=principal.login)
+    except ValidationError as exc:
+        return page(request, "billing/subscriber_form.html", status_code=422, title="Nouvel abonné", values=values,
+                    errors=exc.errors, action="/facturation/abonnes/nouveau")
+    return RedirectResponse(f"/facturation/abonnes/{new_id}?ok=saved", status_code=303)
+
+
+@router.get("/abonnes/{subscriber_id}", response_class=HTMLResponse)
+def subscriber(request: Request, db: DbDep, principal: BillingDep, subscriber_id: int) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        found = q.subscriber_detail(conn, subscriber_id)
+        recent, _ = q.list_invoices(conn, subscriber_id=subscriber_id, limit=12)
+    if found is None:
+        raise HTTPException(404, "abonné inconnu")
+    return page(request, "billing/subscriber.html", title=found["name"], s=found, invoices=recent, errors=[],
+                values={})
+
+
+@router.get("/abonnes/{subscriber_id}/modifier", response_class=HTMLResponse)
+def edit_subscriber(request: Request, db: DbDep, principal: BillingDep, subscriber_id: int) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        found = q.subscriber_detail(conn, subscriber_id)
+    if found is None:
+        raise HTTPException(404, "abonné inconnu")
+    values = {k: ("oui" if v is True else "" if v in (None, False) else str(v)) for k, v in found.items()
+              if not isinstance(v, list)}
+    return page(request, "billing/subscriber_form.html", title=f"Modifier {found['name']}", values=values, errors=[],
+                action=f"/facturation/abonnes/{subscriber_id}/modifier")
+
+
+@router.post("/abonnes/{subscriber_id}/modifier", response_class=HTMLResponse)
+async def update_subscriber(request: Request, db: DbDep, principal: BillingDep, subscriber_id: int) -> Response:
+    values = _form(await request.form())
+    try:
+        with db.pool.connection() as conn:
+            save_subscriber(conn, values, actor=principal.login, subscriber_id=subscriber_id)
+    except ValidationError as exc:
+        return page(request, "billing/subscriber_form.html", status_code=422, title="Modifier l'abonné",
+                    values=values, errors=exc.errors, action=f"/facturation/abonnes/{subscriber_id}/modifier")
+    return RedirectResponse(f"/facturation/abonnes/{subscriber_id}?ok=saved", status_code=303)
+
+
+@router.post("/abonnes/{subscriber_id}/mandats", response_class=HTMLResponse)
+async def add_mandate(request: Request, db: DbDep, principal: BillingDep, subscriber_id: int) -> Response:
+    values = _form(await request.form())
+    with db.pool.connection() as conn:
+        found = q.subscriber_detail(conn, subscriber_id)
+        if found is None:
+            raise HTTPException(404, "abonné inconnu")
+        try:
+            save_mandate(conn, {**values, "subscriber": found["code"]}, actor=principal.login)
+        except ValidationError as exc:
+            recent, _ = q.list_invoices(conn, subscriber_id=subscriber_id, limit=12)
+            return page(request, "billing/subscriber.html", status_code=422, title=found["name"], s=found,
+                        invoices=recent, errors=exc.errors, values=values)
+    return RedirectResponse(f"/facturation/abonnes/{subscriber_id}?ok=saved", status_code=303)
+
+
+@router.get("/contrats", response_class=HTMLResponse)
+def contracts(request: Request, db: DbDep, principal: BillingDep,
+              recherche: Annotated[str | None, Query(max_length=64)] = None,
+              offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        rows, total = q.list_contracts(conn, search=recherche, limit=LIMIT, offset=offset)
+    return page(request, "billing/contracts.html", title="Contrats", rows=rows, total=total, offset=offset,
+                limit=LIMIT, recherche=recherche or "")
+
+
+@router.get("/contrats/nouveau", response_class=HTMLResponse)
+def new_contract(request: Request, principal: BillingDep, abonne: str = "") -> HTMLResponse:
+    return page(request, "billing/contract_form.html", title="Nouveau contrat", errors=[],
+                values={"subscriber": abonne, "frequency": "monthly", "payment_method": "transfer"},
+                categories=CATEGORY_OPTIONS)
+
+
+@router.post("/contrats/nouveau", response_class=HTMLResponse)
+async def create_contract(request: Request, db: DbDep, principal: BillingDep) -> Response:
+    values = _form(await request.form())
+    try:
+        with db.pool.connection() as conn:
+            save_contract(conn, values, actor=principal.login)
+    except ValidationError as exc:
+        return page(request, "billing/contract_form.html", status_code=422, title="Nouveau contrat", values=values,
+                    errors=exc.errors, categories=CATEGORY_OPTIONS)
+    return RedirectResponse(f"/facturation/contrats/{values['number']}?ok=saved", status_code=303)
+
+
+@router.get("/contrats/{number}", response_class=HTMLResponse)
+def contract(request: Request, db: DbDep, principal: BillingDep, number: str) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        found = q.contract_detail(conn, number)
+    if found is None:
+        raise HTTPException(404, f"contrat {number} inconnu")
+    return page(request, "billing/contract.html", title=f"Contrat {number}", c=found, errors=[], values={})
+
+
+@router.post("/contrats/{number}/puissance", response_class=HTMLResponse)
+async def contract_power(request: Request, db: DbDep, principal: BillingDep, number: str) -> Response:
+    values = _form(await request.form())
+    errors = []
+    try:
+        valid_from = date.fromisoformat(values.get("valid_from", ""))
+    except ValueError:
+        errors.append(FieldError("valid_from", "date invalide (AAAA-MM-JJ)"))
+    try:
+        power = Decimal(values.get("power_kw", "").replace(",", "."))
+    except InvalidOperation:
+        errors.append(FieldError("power_kw", "puissance invalide"))
+    if not errors:
+        try:
+            with db.pool.connection() as conn:
+                change_power(conn, number, valid_from, power, values.get("reason", ""), actor=principal.login)
+            return RedirectResponse(f"/facturation/contrats/{number}?ok=saved", status_code=303)
+        except ValidationError as exc:
+            errors = exc.errors
+    with db.pool.connection() as conn:
+        found = q.contract_detail(conn, number)
+    if found is None:
+        raise HTTPException(404, f"contrat {number} inconnu")
+    return page(request, "billing/contract.html", status_code=422, title=f"Contrat {number}", c=found, errors=errors,
+                values=values)
+
+
+@router.get("/points-de-livraison", response_class=HTMLResponse)
+def delivery_points(request: Request, db: DbDep, principal: BillingDep,
+                    recherche: Annotated[str | None, Query(max_length=64)] = None,
+                    offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    pattern = f"%{recherche}%" if recherche else None
+    with db.pool.connection() as conn:
+        total = conn.execute("SELECT count(*) FROM delivery_points dp WHERE %(q)s::text IS NULL OR dp.code ILIKE %(q)s "
+                             "OR dp.name ILIKE %(q)s", {"q": pattern}).fetchone()
+        rows = conn.execute(
+            """SELECT dp.id, dp.code, dp.name, s.code, m.code, dp.address, dp.subscribed_power_kw,
+                      (SELECT number FROM contracts c WHERE c.delivery_point_id = dp.id
+                       ORDER BY start_date DESC LIMIT 1)
+               FROM delivery_points dp JOIN substations s ON s.id = dp.substation_id
+               LEFT JOIN meters m ON m.id = dp.meter_id
+               WHERE %(q)s::text IS NULL OR dp.code ILIKE %(q)s OR dp.name ILIKE %(q)s
+               ORDER BY dp.code LIMIT %(limit)s OFFSET %(offset)s""",
+            {"q": pattern, "limit": LIMIT, "offset": offset}).fetchall()
+    return page(request, "billing/delivery_points.html", title="Points de livraison", rows=rows,
+                total=int(total[0]) if total else 0, offset=offset, limit=LIMIT, recherche=recherche or "",
+                values={}, errors=[])
+
+
+@router.post("/points-de-livraison", response_class=HTMLResponse)
+async def create_delivery_point(request: Request, db: DbDep, principal: BillingDep) -> Response:
+    values = _form(await request.form())
+    try:
+        with db.pool.connection() as conn:
+            save_delivery_point(conn, values)
+    except ValidationError as exc:
+        return page(request, "billing/delivery_points.html", status_code=422, title="Points de livraison", rows=[],
+                    total=0, offset=0, limit=LIMIT, recherche="", values=values, errors=exc.errors)
+    return RedirectResponse(f"/facturation/points-de-livraison?recherche={values['code']}&ok=saved", status_code=303)
+
+
+# --- tariffs and indices ----------------------------------------------------------------------------------
+@router.get("/tarifs", response_class=HTMLResponse)
+def tariffs(request: Request, db: DbDep, principal: BillingDep) -> HTMLResponse:
+    return page(request, "billing/tariffs.html", title="Tarifs et indices", errors=[], **_tariff_data(db))
+
+
+def _tariff_data(db: Any) -> dict[str, Any]:
+    with db.pool.connection() as conn:
+        return {
+            "tariffs": conn.execute("SELECT t.category, c.label, t.valid_from, t.valid_to, t.r1_eur_mwh, "
+                                    "t.r21_eur_kw_year, t.r22_eur_kw_year, t.r23_eur_kw_year, t.r24_eur_kw_year, "
+                                    "t.deliberation, t.locked "
+                                    "FROM tariffs t JOIN tariff_categories c ON c.code = t.category "
+                                    "ORDER BY t.category, t.valid_from").fetchall(),
+            "reductions": conn.execute("SELECT category, valid_from, valid_to, percent, applies_to, deliberation, "
+                                       "label FROM category_reductions ORDER BY category, valid_from").fetchall(),
+            "vat": conn.execute("SELECT network, valid_from, valid_to, renewable_share_pct, rate_r1_pct, rate_r2_pct, "
+                                "justification FROM vat_periods ORDER BY network, valid_from").fetchall(),
+            "formulas": conn.execute(
+                "SELECT f.term, coalesce(f.category, 'toutes'), f.valid_from, f.fixed_part, f.lag_months, "
+                "string_agg(c.weight || ' × ' || c.series || '/' || c.base_value, ' + ' ORDER BY c.series) "
+                "FROM indexation_formulas f JOIN indexation_components c ON c.formula_id = f.id "
+                "GROUP BY f.id ORDER BY f.term, f.valid_from").fetchall(),
+            "indices": conn.execute(
+                "SELECT s.code, s.name, v.month, v.value, v.published_on, v.locked FROM index_series s "
+                "LEFT JOIN LATERAL (SELECT * FROM index_values iv WHERE iv.series = s.code "
+                "ORDER BY month DESC LIMIT 6) v ON true ORDER BY s.code, v.month DESC").fetchall(),
+        }
+
+
+@router.post("/tarifs/import", response_class=HTMLResponse)
+async def import_file(request: Request, db: DbDep, principal: BillingDep,
+                      nature: Annotated[str, Form()], fichier: UploadFile) -> Response:
+    if nature not in ("tariffs", "indices", "formulas", "subscribers", "contracts"):
+        raise HTTPException(422, "nature d'import inconnue")
+    text = (await fichier.read()).decode("utf-8-sig", errors="replace")
+    try:
+        with db.pool.connection() as conn:
+            getattr(imports, f"import_{nature}")(conn, text, fichier.filename or "fichier.csv", actor=principal.login)
+    except ValidationError as exc:
+        return page(request, "billing/tariffs.html", status_code=422, title="Tarifs et indices", errors=exc.errors,
+                    import_source=fichier.filename, **_tariff_data(db))
+    return RedirectResponse("/facturation/tarifs?ok=imported", status_code=303)

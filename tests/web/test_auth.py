@@ -1,0 +1,185 @@
+"""Authentication and authorisation over real HTTP: passwords, sessions and their cookie, CSRF, rate
+limiting, API tokens, roles per area, a subscriber confined to their own objects, the audit log."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, date, datetime
+
+import httpx
+import psycopg
+import pytest
+
+from billing.runs import issue_run, simulate_run
+from regie_chaleur.api.app import create_app
+from regie_chaleur.db.database import Database
+from regie_chaleur.web.security import MAX_FAILURES_PER_LOGIN
+from tests.billing.support import ACTOR, contract, remote, setup_billing, subscriber
+from tests.support.auth import PASSWORD, account, bearer, signed_in
+from tests.support.http_server import serve
+
+
+@pytest.fixture
+def site(db: Database) -> Iterator[tuple[Database, str]]:
+    """Two subscribers with an issued invoice each; accounts for each role."""
+    with db.pool.connection() as conn:
+        setup_billing(conn, points=2)
+        for i in (1, 2):
+            subscriber(conn, f"ABO-{i}", i)
+            contract(conn, f"POL-000{i}", f"ABO-{i}", f"PDL-000{i}", date(2025, 1, 1))
+            remote(conn, f"MTR-000{i}", date(2026, 10, 1), "1000")
+            remote(conn, f"MTR-000{i}", date(2026, 11, 1), str(9000 + i))
+        run = simulate_run(conn, date(2026, 10, 1), actor=ACTOR, run_date=date(2026, 11, 3))
+        issue_run(conn, run.run_id, actor=ACTOR, now=datetime(2026, 11, 3, 9, tzinfo=UTC))
+    for login, role, sub in (("operatrice", "operator", None), ("facturation", "billing", None),
+                             ("abonne-un", "subscriber", "ABO-1"), ("abonne-deux", "subscriber", "ABO-2"),
+                             ("administratrice", "admin", None)):
+        account(db, role, sub, login=login)
+    with serve(create_app(db)) as base:
+        yield db, base
+
+
+def login_form(client: httpx.Client) -> str:
+    found = re.search(r'name="login_token" value="([^"]+)"', client.get("/connexion").text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_login_session_cookie_and_logout(site: tuple[Database, str]) -> None:
+    db, base = site
+    with httpx.Client(base_url=base, follow_redirects=False) as tls:  # behind a TLS proxy: the cookie is Secure
+        token = login_form(tls)
+        ok = tls.post("/connexion", data={"login": "operatrice", "password": PASSWORD, "login_token": token},
+                      headers={"X-Forwarded-Proto": "https"})
+        assert ok.status_code == 303 and ok.headers["location"] == "/exploitation"
+        cookie = next(h for h in ok.headers.get_list("set-cookie") if h.startswith("regie_session="))
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" in cookie
+    client = httpx.Client(base_url=base, follow_redirects=False)
+    token = login_form(client)
+    bad = client.post("/connexion", data={"login": "operatrice", "password": "faux mot de passe", "login_token": token})
+    unknown = client.post("/connexion", data={"login": "personne", "password": PASSWORD, "login_token": token})
+    assert bad.status_code == unknown.status_code == 401
+    assert all("identifiant ou mot de passe incorrect" in r.text for r in (bad, unknown))  # one message for both
+    ok = client.post("/connexion", data={"login": "operatrice", "password": PASSWORD, "login_token": token})
+    assert "Secure" not in next(h for h in ok.headers.get_list("set-cookie") if h.startswith("regie_session="))
+    assert client.get("/exploitation").status_code == 200
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/exploitation").text)
+    assert csrf is not None
+    stolen = client.cookies.get("regie_session")
+    assert client.post("/deconnexion", data={"csrf_token": csrf.group(1)}).status_code == 303
+    replay = httpx.get(f"{base}/exploitation", cookies={"regie_session": stolen}, follow_redirects=False)
+    assert replay.status_code == 303 and replay.headers["location"].startswith("/connexion")  # session is gone
+    client.close()
+    with db.pool.connection() as conn:
+        actions = [r[0] for r in conn.execute("SELECT action FROM audit_log WHERE actor IN ('operatrice', 'personne') "
+                                              "ORDER BY id")]
+    assert actions[:4] == ["login", "login_failed", "login_failed", "login"] and "write" in actions  # the logout
+
+
+def test_login_form_needs_its_token_and_redirects_only_locally(site: tuple[Database, str]) -> None:
+    _db, base = site
+    with httpx.Client(base_url=base, follow_redirects=False) as client:
+        forged = client.post("/connexion", data={"login": "operatrice", "password": PASSWORD, "login_token": "x"})
+        assert forged.status_code == 403 and "Formulaire expiré" in forged.text
+        token = login_form(client)
+        away = client.post("/connexion", data={"login": "operatrice", "password": PASSWORD, "login_token": token,
+                                               "suivant": "//evil.example/"})
+        assert away.headers["location"] == "/exploitation"
+
+
+def test_failed_logins_are_rate_limited(site: tuple[Database, str]) -> None:
+    _db, base = site
+    with httpx.Client(base_url=base, follow_redirects=False) as client:
+        token = login_form(client)
+        for _ in range(MAX_FAILURES_PER_LOGIN):
+            assert client.post("/connexion", data={"login": "facturation", "password": "non", "login_token": token}
+                               ).status_code == 401
+        blocked = client.post("/connexion", data={"login": "facturation", "password": PASSWORD,
+                                                  "login_token": token})
+        assert blocked.status_code == 429 and "trop de tentatives" in blocked.text  # even the right password
+
+
+def test_csrf_is_required_for_cookie_writes(site: tuple[Database, str]) -> None:
+    _db, base = site
+    client = signed_in(base, "facturation")
+    csrf = client.headers.pop("X-CSRF-Token")
+    refused = client.post("/facturation/abonnes/nouveau", data={"code": "NOUVEAU", "name": "Nouveau"})
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    invalid = client.post("/facturation/abonnes/nouveau", data={"code": "X", "csrf_token": "faux"})
+    assert invalid.status_code == 403
+    accepted = client.post("/facturation/abonnes/nouveau", data={"csrf_token": csrf, "code": "ABO 3", "name": ""})
+    assert accepted.status_code == 422  # past the CSRF check, into the form's validation (in French)
+    assert "obligatoire" in accepted.text and "code « ABO 3 » invalide" in accepted.text
+    client.close()
+
+
+def test_roles_reach_only_their_areas(site: tuple[Database, str]) -> None:
+    db, base = site
+    areas = {"/exploitation": {"operatrice", "administratrice"}, "/facturation": {"facturation", "administratrice"},
+             "/espace": {"abonne-un"}, "/admin/comptes": {"administratrice"}}
+    for login in ("operatrice", "facturation", "abonne-un", "administratrice"):
+        with closing(signed_in(base, login)) as client:
+            for path, allowed in areas.items():
+                assert client.get(path).status_code == (200 if login in allowed else 403), (login, path)
+    anonymous = httpx.get(f"{base}/facturation/factures", follow_redirects=False)
+    assert anonymous.headers["location"] == "/connexion?suivant=/facturation/factures"
+    assert httpx.get(f"{base}/api/v1/billing/runs").status_code == 401
+    assert httpx.get(f"{base}/api/v1/billing/runs", headers={"Authorization": "Bearer rc_inconnu"}).status_code == 401
+    subscriber_token = bearer(db, "subscriber", "ABO-1")
+    assert httpx.get(f"{base}/api/v1/billing/runs", headers=subscriber_token).status_code == 403
+    assert httpx.get(f"{base}/api/v1/network/overview", headers=subscriber_token).status_code == 403
+    assert httpx.get(f"{base}/api/v1/billing/runs", headers=bearer(db, "billing")).status_code == 200
+
+
+def test_a_subscriber_sees_only_their_own(site: tuple[Database, str]) -> None:
+    db, base = site
+    with db.pool.connection() as conn:
+        numbers = dict(conn.execute("SELECT s.code, i.number FROM invoices i JOIN subscribers s ON "
+                                    "s.id = i.subscriber_id").fetchall())
+    from regie_chaleur.documents_service import generate_for
+
+    with db.pool.connection() as conn:
+        generate_for(conn, list(numbers.values()))
+    own, other = numbers["ABO-1"], numbers["ABO-2"]
+    client = signed_in(base, "abonne-un")
+    assert client.get("/espace").status_code == 200
+    assert own in client.get("/espace/factures").text and other not in client.get("/espace/factures").text
+    assert client.get(f"/espace/factures/{own}.pdf").content.startswith(b"%PDF-")
+    assert client.get(f"/espace/factures/{other}.pdf").status_code == 404  # not "forbidden": it does not exist
+    assert client.get("/espace?point=PDL-0002").status_code == 404
+    assert client.get("/espace/donnees/mensuel?point=PDL-0002").status_code == 404
+    token = bearer(db, "subscriber", "ABO-1")
+    assert httpx.get(f"{base}/api/v1/me/invoices/{own}", headers=token).status_code == 200
+    assert httpx.get(f"{base}/api/v1/me/invoices/{other}", headers=token).status_code == 404
+    listed = httpx.get(f"{base}/api/v1/me/invoices", headers=token).json()
+    assert [i["number"] for i in listed["items"]] == [own]
+    export = client.get("/espace/export.csv")
+    assert export.status_code == 200 and "PDL-0002" not in export.text
+    client.close()
+
+
+def test_users_create_command(db: Database) -> None:
+    from tests.test_cli import run as cli
+
+    env = {"REGIE_MODE": "development", "REGIE_DATABASE_URL": db.url}
+    made = subprocess.run([sys.executable, "-m", "regie_chaleur.cli", "users", "create", "--login", "premiere.admin",
+                           "--role", "admin", "--name", "Première administratrice", "--password-stdin"],
+                          input="un mot de passe solide\n", capture_output=True, text=True, timeout=60, check=False,
+                          env={**{k: v for k, v in __import__("os").environ.items() if not k.startswith("REGIE_")},
+                               **env})
+    assert made.returncode == 0, made.stderr
+    short = subprocess.run([sys.executable, "-m", "regie_chaleur.cli", "users", "create", "--login", "autre",
+                            "--role", "operator", "--name", "X", "--password-stdin"], input="court\n",
+                           capture_output=True, text=True, timeout=60, check=False,
+                           env={**{k: v for k, v in __import__("os").environ.items() if not k.startswith("REGIE_")},
+                                **env})
+    assert short.returncode == 2 and "au moins 12 caractères" in short.stderr
+    listed = cli("users", "list", env=env)
+    assert "premiere.admin" in listed.stdout and "admin" in listed.stdout
+    with psycopg.connect(db.url) as conn:
+        stored = conn.execute("SELECT password_hash FROM users WHERE login = 'premiere.admin'").fetchone()
+    assert stored is not None and stored[0].startswith("$argon2id$")
