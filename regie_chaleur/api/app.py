@@ -120,11 +120,20 @@ def add_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(BillingError)
-    async def billing_error(request: Request, exc: BillingError) -> JSONResponse:
+    async def billing_error(request: Request, exc: BillingError) -> Response:
+        status = (422 if isinstance(exc, ValidationError) else 404 if isinstance(exc, NotFoundError)
+                  else 409 if isinstance(exc, StateError) else 400)
+        if not request.url.path.startswith("/api/"):  # a page: the French error page
+            from regie_chaleur.web.render import page
+
+            heading = {404: "Page introuvable", 409: "Action impossible"}.get(status, "Données refusées")
+            detail = ("Cette page n'existe pas, ou elle ne vous est pas accessible." if status == 404 else str(exc))
+            error_page: Response = page(request, "error.html", status_code=status, title=heading, heading=heading,
+                                        detail=detail)
+            return error_page
         if isinstance(exc, ValidationError):
             return JSONResponse({"detail": str(exc), "errors": [
                 {"field": e.field, "message": e.message, "line": e.line} for e in exc.errors]}, status_code=422)
-        status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, StateError) else 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
 

@@ -46,6 +46,11 @@ def home(request: Request) -> RedirectResponse:
     return RedirectResponse(HOME[principal.user.role] if principal else "/connexion", status_code=303)
 
 
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 @router.get("/connexion", response_class=HTMLResponse)
 def login_form(request: Request, suivant: str | None = None) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
