@@ -61,6 +61,11 @@ def month(value: date) -> str:
     return str(format_date(value, format="LLLL y", locale=LOCALE))
 
 
+def short_month(value: date) -> str:
+    """``oct. 2026`` (chart labels)."""
+    return str(format_date(value, format="LLL y", locale=LOCALE))
+
+
 def percent(value: Decimal) -> str:
     """``5,5 %``."""
     return f"{number(value)}\u00a0%"

@@ -9,6 +9,7 @@ own outdoor sensors (daily minimum and maximum, COSTIC method).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -79,27 +80,50 @@ def refresh_boundary_readings(conn: psycopg.Connection, month: date, contract_id
     return write_remote_readings(conn, rows) if rows else 0
 
 
-def degree_days_source(conn: psycopg.Connection) -> DegreeDays:
+DJU_CACHE_S = 3600.0  # a past period's degree days do not change; the current one moves slowly
+_dju_cache: dict[tuple[str, str, Period], tuple[float, Decimal | None]] = {}
+
+
+def degree_days_source(conn: psycopg.Connection, *, cached: bool = False) -> DegreeDays:
     """DJU [K·day] of a network over a period: weather observations first, else the network's outdoor
-    sensors; None when fewer than 90 % of the period's days have temperatures."""
+    sensors; None when fewer than 90 % of the period's days have temperatures.
+
+    ``cached``: keep each value an hour in this process, for display (averaging a whole network's sensors
+    over a month reads every one of its devices' days); billing always reads afresh.
+    """
+    database = str(conn.info.dsn)
+
     def dju(network: str, period: Period) -> Decimal | None:
-        lo, hi = boundary(period.start), boundary(period.end)
-        rows = conn.execute(
-            """SELECT (time AT TIME ZONE 'Europe/Paris')::date AS day, min(temperature), max(temperature)
-               FROM weather_observations WHERE time >= %s AND time < %s GROUP BY 1""", (lo, hi)).fetchall()
-        if len(rows) < 0.9 * period.days:
-            rows = conn.execute(
-                """SELECT d.day, avg(d.t_outdoor_min), avg(d.t_outdoor_max) FROM substation_daily d
-                   JOIN devices dv ON dv.id = d.device_id JOIN substations s ON s.id = dv.substation_id
-                   WHERE s.network = %s AND d.day >= %s AND d.day < %s AND d.t_outdoor_min IS NOT NULL
-                   GROUP BY d.day""", (network, period.start, period.end)).fetchall()
-        if len(rows) < 0.9 * period.days:
-            return None
-        frame = pd.DataFrame(rows, columns=["day", "t_min", "t_max"]).astype({"t_min": float, "t_max": float})
-        per_day = daily_degree_days(frame["t_min"], frame["t_max"])
-        total = float(per_day.sum()) * period.days / len(rows)  # a missing day counts as the mean day
-        return round_to(Decimal(repr(total)), DJU_PLACES)
+        if not cached:
+            return _dju(conn, network, period)
+        key = (database, network, period)
+        kept = _dju_cache.get(key)
+        if kept is not None and time.monotonic() - kept[0] < DJU_CACHE_S:
+            return kept[1]
+        value = _dju(conn, network, period)
+        _dju_cache[key] = (time.monotonic(), value)
+        return value
     return dju
+
+
+def _dju(conn: psycopg.Connection, network: str, period: Period) -> Decimal | None:
+    """DJU [K·day] of ``network`` over ``period`` (see :func:`degree_days_source`)."""
+    lo, hi = boundary(period.start), boundary(period.end)
+    rows = conn.execute(
+        """SELECT (time AT TIME ZONE 'Europe/Paris')::date AS day, min(temperature), max(temperature)
+           FROM weather_observations WHERE time >= %s AND time < %s GROUP BY 1""", (lo, hi)).fetchall()
+    if len(rows) < 0.9 * period.days:
+        rows = conn.execute(
+            """SELECT d.day, avg(d.t_outdoor_min), avg(d.t_outdoor_max) FROM substation_daily d
+               JOIN devices dv ON dv.id = d.device_id JOIN substations s ON s.id = dv.substation_id
+               WHERE s.network = %s AND d.day >= %s AND d.day < %s AND d.t_outdoor_min IS NOT NULL
+               GROUP BY d.day""", (network, period.start, period.end)).fetchall()
+    if len(rows) < 0.9 * period.days:
+        return None
+    frame = pd.DataFrame(rows, columns=["day", "t_min", "t_max"]).astype({"t_min": float, "t_max": float})
+    per_day = daily_degree_days(frame["t_min"], frame["t_max"])
+    total = float(per_day.sum()) * period.days / len(rows)  # a missing day counts as the mean day
+    return round_to(Decimal(repr(total)), DJU_PLACES)
 
 
 def bill_month(conn: psycopg.Connection, month: date, *, actor: str, simulate_only: bool,

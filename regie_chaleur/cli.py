@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the API and web application")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="worker processes (default REGIE_HTTP_WORKERS, 1)")
     serve.set_defaults(handler=cmd_serve)
 
     collect = sub.add_parser("collect", help="poll the registry's devices into the database")
@@ -150,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
     demo.add_argument("--reset", action="store_true", help="start again from an empty database")
+    demo.add_argument("--substations", type=int, default=250, help=argparse.SUPPRESS)  # smaller, for tests
+    demo.add_argument("--modbus-port", type=int, default=15020,
+                      help="first TCP port of the simulated substations on 127.0.0.1 (one port each)")
     demo.set_defaults(handler=cmd_demo)
     return parser
 
@@ -658,7 +662,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.db.database import open_database
 
     db = open_database(settings)
-    _serve(db, args.host or settings.http_host, args.port or settings.http_port)
+    workers = args.workers or settings.http_workers
+    host, port = args.host or settings.http_host, args.port or settings.http_port
+    if workers > 1:
+        import uvicorn
+
+        if db.embedded is not None:
+            db.close()
+            raise RegieError("several workers need a configured database (REGIE_DATABASE_URL), not the embedded one")
+        db.close()  # migrated; each worker opens its own pool
+        print(f"regie-chaleur: serving on http://{host}:{port}/ with {workers} workers", flush=True)
+        uvicorn.run("regie_chaleur.api.asgi:app", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", proxy_headers=True)
+        return 0
+    _serve(db, host, port)
     return 0
 
 
@@ -685,17 +702,18 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.demo import run_demo
 
-    return run_demo(settings, host=args.host, port=args.port, reset=args.reset)
+    return run_demo(settings, host=args.host, port=args.port, reset=args.reset,
+                    substation_count=args.substations, modbus_port=args.modbus_port)
 
 
-def _serve(db: Database, host: str, port: int) -> None:
+def _serve(db: Database, host: str, port: int, *, close_on_shutdown: bool = True) -> None:
     import uvicorn
 
     from regie_chaleur.api.app import create_app
 
-    app = create_app(db, on_shutdown=db.close)
+    app = create_app(db, on_shutdown=db.close if close_on_shutdown else None)
     print(f"regie-chaleur: serving on http://{host}:{port}/ (API docs: http://{host}:{port}/api/docs)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
 
 
 if __name__ == "__main__":

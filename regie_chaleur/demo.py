@@ -1,18 +1,91 @@
-"""``regie-chaleur demo``: the whole system on the embedded database (or the configured one).
+"""``regie-chaleur demo``: a living Ivry-like network on the embedded database (or the configured one).
 
-Today it prepares the database (migrations, TimescaleDB mode detection) and serves the application
-and its maintenance jobs; the demonstration network is built by the demo issue.
+What it does, in order, with a progress line per step:
+
+1. prepares the database (migrations; ``--reset`` drops everything first);
+2. builds the network once (:mod:`regie_chaleur.demo_network`): registry, plants, subscribers,
+   contracts and SEPA mandates, the régie, tariffs, indices, VAT periods, one account per role;
+3. writes the history up to now (13 months the first time, only what is missing afterwards) with the
+   simulator's physics (:mod:`regie_chaleur.history`, hourly, every 10 minutes for the last two days),
+   then the rollups;
+4. issues the load forecast (from the simulated weather) and the production plan, and the bill run of
+   last month with its documents;
+5. goes live: the substations are served as Modbus TCP devices (a few faulty on purpose), the collector
+   polls them every minute, the maintenance jobs refresh rollups, alarms, forecast and plan; the web
+   application is served until Ctrl-C, which stops everything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from regie_chaleur.db.database import connect, open_database, resolve_url
+import numpy as np
+import pandas as pd
+import psycopg
+
+from regie_chaleur.db.database import Database, connect, open_database, resolve_url
+from regie_chaleur.demo_network import (
+    MODBUS_BASE_PORT,
+    DemoSubstation,
+    inventory_yaml,
+    subscriber_records,
+    substations,
+)
+from regie_chaleur.errors import RegieError
+from regie_chaleur.history import Counters, time_grid, write_history
 from regie_chaleur.settings import Settings
+from telemetry.simulator.physics import compute_state, outdoor_temperature
 
 log = logging.getLogger(__name__)
+PARIS = ZoneInfo("Europe/Paris")
+ACTOR = "démonstration"
+PASSWORD = "chaleur-ivry-demo"  # noqa: S105  (the demonstration accounts, printed at start)
+ACCOUNTS = [  # login, name, role, subscriber
+    ("admin", "Administratrice de la régie", "admin", None),
+    ("exploitation", "Opératrice de conduite", "operator", None),
+    ("facturation", "Agent de facturation", "billing", None),
+    ("abonne", "Gestionnaire OPH d'Ivry", "subscriber", "OPH-IVRY"),
+]
+FINE = timedelta(minutes=10)  # the collector's resolution, for the last days
+FINE_DAYS = 2
+FIRST_MAINTENANCE_S = 75.0  # [s] the collector's first round (devices poll every 60 s at most)
+#: faults switched on in the live simulator: substation code -> what is wrong
+FAULTS = {"SST-C013": "no_answer", "SST-C042": "frozen", "SST-F007": "return_high", "SST-C077": "meter_error",
+          "SST-C150": "no_answer"}
+
+
+class Progress:
+    """One line per step with the time since the start [s]."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def step(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f} s] {text}", flush=True)
+
+
+@dataclass
+class SimulatedWeather:
+    """Weather forecasts for the demonstration: the simulator's own outdoor temperature plus an error
+    growing with the lead time (deterministic), so the forecast meets the weather the substations see."""
+
+    name: str = "météo simulée (démonstration)"
+    error_k: float = 1.5  # [K]
+
+    def fetch(self, start: datetime, end: datetime) -> pd.Series:
+        index = pd.date_range(start, end, freq="h", inclusive="left", tz="UTC")
+        lead_h = np.arange(len(index))
+        error = self.error_k * np.sqrt(np.minimum(lead_h, 168) / 72.0) * np.sin(lead_h / 17.0 + start.day)
+        values = [outdoor_temperature(t.to_pydatetime()) for t in index]
+        return pd.Series(np.asarray(values) + error, index=index, name="temperature")
 
 
 def reset_database(settings: Settings) -> None:
@@ -27,26 +100,323 @@ def reset_database(settings: Settings) -> None:
             embedded.stop()
 
 
-def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: bool) -> int:
-    """Prepare the database and serve the application until Ctrl-C."""
-    from regie_chaleur.cli import _serve
-    from regie_chaleur.maintenance import run_maintenance_loop
+# --- 2. the network ---------------------------------------------------------------------------------
 
-    if reset:
-        print("regie-chaleur demo: resetting the database", flush=True)
-        reset_database(settings)
-    print("regie-chaleur demo: preparing the database...", flush=True)
-    db = open_database(settings, apply_migrations=True)
-    where = f"embedded server in {db.embedded.pgdata}" if db.embedded else "configured database"
-    print(f"regie-chaleur demo: database ready ({where}, mode {db.caps.mode}, "
-          f"{len(db.applied)} migration(s) applied)", flush=True)
-    stop = threading.Event()
-    jobs = threading.Thread(target=run_maintenance_loop, args=(db.pool, stop, 60.0, settings.notifier()), daemon=True,
-                            name="maintenance")
-    jobs.start()
+def build_network(conn: psycopg.Connection, subs: list[DemoSubstation], today: date) -> bool:
+    """Registry, billing set-up and accounts, once; returns whether it built them now."""
+    from billing.records import save_contract, save_mandate, save_subscriber
+    from regie_chaleur.demo_billing import load_demo_billing
+    from regie_chaleur.registry.store import import_inventory_text
+    from regie_chaleur.web.security import create_user
+
+    if conn.execute("SELECT 1 FROM substations WHERE code = %s", (subs[0].spec.code,)).fetchone():
+        load_demo_billing(conn, today, actor=ACTOR)  # new index values published since the last run
+        conn.execute("UPDATE devices d SET port = p.port FROM unnest(%s::text[], %s::int[]) AS p(code, port) "
+                     "WHERE d.code = p.code AND d.port <> p.port",  # another --modbus-port this time
+                     ([dev.code for s in subs for dev in s.spec.devices],
+                      [s.spec.port for s in subs for _ in s.spec.devices]))
+        return False
+    import_inventory_text(conn, inventory_yaml(subs), "réseau de démonstration")
+    load_demo_billing(conn, today, actor=ACTOR)
+    subscribers, mandates, contracts = subscriber_records(subs)
+    for record in subscribers:
+        save_subscriber(conn, record, actor=ACTOR)
+    for record in mandates:
+        save_mandate(conn, record, actor=ACTOR)
+    for record in contracts:
+        save_contract(conn, record, actor=ACTOR)
+    for login, name, role, subscriber in ACCOUNTS:
+        create_user(conn, login, name, role, PASSWORD, subscriber)
+    return True
+
+
+# --- 3. history ---------------------------------------------------------------------------------------
+
+def history_start(today: date) -> datetime:
+    """The first instant of the history: the first day of the month 13 months back (Europe/Paris)."""
+    month = (today.year * 12 + today.month - 1) - 13
+    return datetime(month // 12, month % 12 + 1, 1, tzinfo=PARIS).astimezone(UTC)
+
+
+def stored_counters(conn: psycopg.Connection, subs: list[DemoSubstation], ids: dict[str, int]) -> Counters | None:
+    """The meters' registers at the last stored row (None when there is no history yet)."""
+    meters = [ids[s.spec.devices[0].code] for s in subs]
+    rows = {r[0]: r[1:] for r in conn.execute(
+        """SELECT DISTINCT ON (device_id) device_id, time, energy, volume, power, flow FROM substation_samples
+           WHERE device_id = ANY(%s) AND energy_q = 0 ORDER BY device_id, time DESC""", (meters,))}
+    if len(rows) < len(meters):
+        return None
+    # every device's history goes on after the latest row of any (a silent device keeps its gap)
+    latest = max(r[0] for r in rows.values())
+    at = latest.replace(second=0, microsecond=0) - timedelta(minutes=latest.minute % 10)
+    return Counters(at, np.array([rows[m][1] for m in meters], dtype=float),
+                    np.array([rows[m][2] for m in meters], dtype=float),
+                    np.array([rows[m][3] for m in meters], dtype=float),
+                    np.array([rows[m][4] for m in meters], dtype=float))
+
+
+def write_missing_history(conn: psycopg.Connection, subs: list[DemoSubstation], now: datetime,
+                          progress: Progress) -> tuple[Counters | None, datetime]:
+    """Write the history from the last stored row (or 13 months back) up to ``now``; returns the
+    counters at the end and where the writing started."""
+    ids: dict[str, int] = dict(conn.execute("SELECT code, id FROM devices").fetchall())
+    counters = stored_counters(conn, subs, ids)
+    start = history_start(now.astimezone(PARIS).date()) if counters is None else counters.at + FINE
+    end = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 10)
+    fine_from = max(start, end - timedelta(days=FINE_DAYS))
+    fine_from -= timedelta(minutes=fine_from.minute % 10, seconds=fine_from.second)
+    times = (time_grid(start, fine_from, timedelta(hours=1)) if start < fine_from else []) + \
+        time_grid(max(start, fine_from), end + FINE, FINE)
+    times = [t for t in times if t <= end]
+    if not times:
+        return counters, end
+    progress.step(f"history: {len(subs)} substations from {times[0]:%Y-%m-%d %H:%M} UTC to {end:%Y-%m-%d %H:%M} "
+                  f"UTC ({len(times) * len(subs):,} rows)")
+    written, last_print = 0, time.monotonic()
+    for rows, after in write_history(conn, [s.spec for s in subs], ids, times, counters):
+        written, counters = written + rows, after
+        if time.monotonic() - last_print > 5:
+            progress.step(f"  {written:,} rows written")
+            last_print = time.monotonic()
+    progress.step(f"history written: {written:,} rows")
+    return counters, times[0]
+
+
+def refresh_rollups(db: Database, start: datetime, end: datetime, progress: Progress) -> None:
+    """The operations rollups over [start, end), month by month on two connections."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from regie_chaleur.operations.rollups import refresh_operations
+
+    # windows of whole Europe/Paris days: two windows never share a day of the daily rollup
+    day = start.astimezone(PARIS).date()
+    windows: list[tuple[datetime, datetime]] = []
+    while True:
+        lo = datetime(day.year, day.month, day.day, tzinfo=PARIS).astimezone(UTC)
+        if lo >= end:
+            break
+        day += timedelta(days=30)
+        windows.append((lo, min(end, datetime(day.year, day.month, day.day, tzinfo=PARIS).astimezone(UTC))))
+
+    def one(window: tuple[datetime, datetime]) -> None:
+        with db.pool.connection() as conn:
+            refresh_operations(conn, *window)
+
+    done = 0
+    with ThreadPoolExecutor(2) as pool:
+        for _ in pool.map(one, windows):
+            done += 1
+            if done % 3 == 0 or done == len(windows):
+                progress.step(f"  rollups: {done}/{len(windows)} months")
+
+
+# --- 4. forecast, plan, bills ------------------------------------------------------------------------
+
+def issue_forecast(db: Database, at: datetime, weather: SimulatedWeather) -> bool:
+    """The network forecast issued at ``at`` (unless it exists); whether it was issued."""
+    from regie_chaleur.forecast_service import run_network_forecast
+
+    at = at.replace(minute=0, second=0, microsecond=0)
+    with db.pool.connection() as conn:
+        if conn.execute("SELECT 1 FROM load_forecasts WHERE scope = 'network' AND issued_at = %s", (at,)).fetchone():
+            return False
+        run_network_forecast(conn, weather, at)
+    return True
+
+
+def forecast_and_plan(db: Database, now: datetime, weather: SimulatedWeather, progress: Progress) -> None:
+    """Today's forecast and the production plan from it."""
+    from regie_chaleur.planning_service import plan_latest, read_system_doc
+
+    issue_forecast(db, now, weather)
+    with db.pool.connection() as conn:
+        plan = plan_latest(conn, read_system_doc(None))
+    progress.step(f"load forecast issued; production plan {'n° ' + str(plan.id) if plan.id else 'up to date'}"
+                  f"{' (' + plan.status + ')' if plan.status else ''}")
+
+
+def past_forecasts(db: Database, now: datetime, weather: SimulatedWeather, stop: threading.Event) -> None:
+    """The forecasts of the last 7 days, issued at 05:00 UTC each day (the forecast page then shows how
+    accurate they were); in the background."""
+    for days_back in range(7, 0, -1):
+        if stop.is_set():
+            return
+        try:
+            issue_forecast(db, (now - timedelta(days=days_back)).replace(hour=5), weather)
+        except (RegieError, psycopg.Error) as exc:
+            log.warning("past forecast not issued: %s", exc)
+
+
+def bill_last_month(db: Database, today: date, progress: Progress) -> int | None:
+    """The bill run of last month, simulated and issued (documents generated afterwards); its id."""
+    from billing.periods import add_months
+    from regie_chaleur.billing_service import bill_month
+
+    month = add_months(today.replace(day=1), -1)
+    with db.pool.connection() as conn:
+        if conn.execute("SELECT 1 FROM bill_runs WHERE month = %s AND status = 'issued'", (month,)).fetchone():
+            return None
+        result = bill_month(conn, month, actor=ACTOR, simulate_only=False, run_date=today, documents=False)
+    issued = result.issued.issued if result.issued else 0
+    progress.step(f"bill run of {month:%m/%Y}: {issued} invoices issued, "
+                  f"{result.run.blocking} blocking exception(s) left in review")
+    return result.run.run_id
+
+
+def generate_documents(db: Database, run_id: int, progress: Progress) -> None:
+    from regie_chaleur.documents_service import generate_run_documents
+
     try:
-        _serve(db, host or settings.http_host, port or settings.http_port)
+        with db.pool.connection() as conn:
+            count = generate_run_documents(conn, run_id, workers=1)
+        progress.step(f"documents of the bill run: {count} PDF/Factur-X generated")
+    except Exception:  # a background job: log it, the demo goes on
+        log.exception("documents of run %s not generated", run_id)
+
+
+# --- 5. live ------------------------------------------------------------------------------------------
+
+def _apply_fault(server: object, fault: str) -> None:
+    substation = server.substation  # type: ignore[attr-defined]
+    devices = server.devices  # type: ignore[attr-defined]
+    if fault == "no_answer":
+        for device in devices.values():
+            device.faults.no_answer = True
+    elif fault == "frozen":
+        substation.frozen = True
+    elif fault == "return_high":
+        substation.extra["t_return_primary"] = 61.5
+    elif fault == "meter_error":
+        substation.error_code = 8
+
+
+@contextmanager
+def live(db: Database, settings: Settings, subs: list[DemoSubstation], counters: Counters | None) -> Iterator[None]:
+    """The simulated substations and the collector polling them, in one event loop thread."""
+    from regie_chaleur.telemetry_service import Shard, poll_settings, profiles_for, read_device_configs
+    from telemetry.collector import Collector
+    from telemetry.simulator.fleet import Simulator
+
+    profiles = profiles_for(settings)
+    simulator = Simulator([s.spec for s in subs], profiles)
+    for i, s in enumerate(subs):
+        server = simulator.servers[s.spec.code]
+        if counters is not None:  # continue the history's registers
+            sub = server.substation
+            sub.energy_kwh, sub.volume_m3 = float(counters.energy_kwh[i]), float(counters.volume_m3[i])
+            sub.last_time = counters.at
+            sub.last_state = compute_state(sub.building, counters.at, outdoor_temperature(counters.at))
+        if s.spec.code in FAULTS:
+            _apply_fault(server, FAULTS[s.spec.code])
+    with db.pool.connection() as conn:
+        devices = read_device_configs(conn, profiles, Shard(0, 1))
+    collector = Collector(devices, db.pool, settings.data_dir / "demo-collector-buffer.sqlite",
+                          poll_settings(settings))
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        await simulator.start()
+        task = asyncio.create_task(collector.run())
+        started.set()
+        await stop.wait()
+        collector.request_stop()
+        await task
+        await simulator.stop()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:  # reported to the main thread
+            failure.append(exc)
+            started.set()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="demo-live", daemon=True)
+    thread.start()
+    started.wait(60)
+    if failure:
+        raise RegieError(f"the simulated substations could not start: {failure[0]}")
+    try:
+        yield
+    finally:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+
+
+@contextmanager
+def background(target: Callable[[threading.Event], None], name: str) -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+    thread.start()
+    try:
+        yield
     finally:
         stop.set()
-        jobs.join(timeout=5)
+        thread.join(30)
+
+
+def maintenance(db: Database, settings: Settings, weather: SimulatedWeather, stop: threading.Event) -> None:
+    """The scheduler's jobs every minute, from once the collector has polled every device (before, the
+    devices would look silent since the history's last row)."""
+    from regie_chaleur.maintenance import run_maintenance_loop
+
+    if not stop.wait(FIRST_MAINTENANCE_S):
+        run_maintenance_loop(db.pool, stop, 60.0, settings.notifier(), weather=weather)
+
+
+def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: bool, substation_count: int = 250,
+             modbus_port: int = MODBUS_BASE_PORT) -> int:
+    """Build (or reuse) the demonstration network, bring it up to now, and serve it until Ctrl-C."""
+    from regie_chaleur.cli import _serve
+
+    progress = Progress()
+    if reset:
+        progress.step("resetting the database")
+        reset_database(settings)
+    progress.step("preparing the database...")
+    db = open_database(settings, apply_migrations=True)
+    where = f"embedded server in {db.embedded.pgdata}" if db.embedded else "configured database"
+    progress.step(f"database ready ({where}, mode {db.caps.mode}, {len(db.applied)} migration(s) applied)")
+    try:
+        subs = substations(substation_count, modbus_port)
+        now = datetime.now(UTC)
+        today = now.astimezone(PARIS).date()
+        with db.pool.connection() as conn:
+            built = build_network(conn, subs, today)
+            progress.step(("network built" if built else "network found") +
+                          f": {len(subs)} substations on 2 networks, 5 plants and the storage tank")
+            counters, written_from = write_missing_history(conn, subs, now, progress)
+        end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        refresh_rollups(db, written_from - timedelta(hours=3), end, progress)
+        weather = SimulatedWeather()
+        forecast_and_plan(db, now, weather, progress)
+        run_id = bill_last_month(db, today, progress)
+        h, p = host or settings.http_host, port or settings.http_port
+        with live(db, settings, subs, counters), \
+                background(lambda stop: maintenance(db, settings, weather, stop), "maintenance"), \
+                background(lambda stop: past_forecasts(db, now, weather, stop), "past forecasts"), \
+                background(lambda stop: generate_documents(db, run_id, progress) if run_id else None, "documents"):
+            progress.step(f"live: {len(subs)} substations served as Modbus TCP devices on 127.0.0.1:"
+                          f"{subs[0].spec.port}-{subs[-1].spec.port} and polled by the collector; faults on "
+                          f"{', '.join(FAULTS)}")
+            print(accounts_text(h, p), flush=True)
+            _serve(db, h, p, close_on_shutdown=False)  # the live parts still write while stopping
+    finally:
+        db.close()
+    progress.step("stopped")
     return 0
+
+
+def accounts_text(host: str, port: int) -> str:
+    shown = "localhost" if host in ("0.0.0.0", "127.0.0.1") else host  # noqa: S104
+    lines = ["", f"  regie-chaleur demo: http://{shown}:{port}/", "", "  Demo accounts (password: "
+             f"{PASSWORD}):"]
+    labels = {"admin": "administration", "operator": "conduite du réseau", "billing": "facturation",
+              "subscriber": "espace abonné (OPH d'Ivry)"}
+    lines += [f"    {login:<13} {labels[role]}" for login, _, role, _ in ACCOUNTS]
+    return "\n".join([*lines, "", "  Ctrl-C stops everything.", ""])

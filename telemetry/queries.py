@@ -31,14 +31,20 @@ def read_registers_at(conn: psycopg.Connection, device_ids: Sequence[int], insta
         raise TelemetryError(f"unknown quantity {quantity!r}")
     if len(device_ids) != len(instants):
         raise TelemetryError("device_ids and instants must have the same length")
-    query = sql.SQL(
-        """SELECT p.device_id, p.at, s.time, s.value
-           FROM unnest(%(devices)s::bigint[], %(instants)s::timestamptz[]) AS p(device_id, at)
-           CROSS JOIN LATERAL (
-               SELECT time, {col} AS value FROM substation_samples
-               WHERE device_id = p.device_id AND time <= p.at AND time > p.at - %(window)s AND {q} = ANY(%(ok)s)
-               ORDER BY time DESC LIMIT 1) s""").format(col=sql.Identifier(quantity),
-                                                        q=sql.Identifier(f"{quantity}_q"))
-    rows = conn.execute(query, {"devices": list(device_ids), "instants": list(instants), "window": window,
-                                "ok": READABLE}).fetchall()
+    by_instant: dict[datetime, list[int]] = {}
+    for device, at in zip(device_ids, instants, strict=True):
+        by_instant.setdefault(at, []).append(int(device))
+    if not by_instant:
+        return {}
+    # one branch per instant with its own time bounds, so that the planner keeps only the chunks
+    # around each instant (a join on the instants would plan against every chunk of the hypertable)
+    branch = sql.SQL(
+        """(SELECT DISTINCT ON (device_id) device_id, %s::timestamptz AS at, time, {col} AS value
+            FROM substation_samples
+            WHERE device_id = ANY(%s) AND time <= %s AND time > %s AND {q} = ANY(%s)
+            ORDER BY device_id, time DESC)""").format(col=sql.Identifier(quantity), q=sql.Identifier(f"{quantity}_q"))
+    params: list[object] = []
+    for at, devices in by_instant.items():
+        params += [at, devices, at, at - window, READABLE]
+    rows = conn.execute(sql.SQL(" UNION ALL ").join([branch] * len(by_instant)), params).fetchall()
     return {(int(r[0]), r[1]): (r[2], float(r[3])) for r in rows}

@@ -85,6 +85,26 @@ def copy_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> int:
     return sum(len(t[3]) for t in tables)
 
 
+_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+_BINARY_TRAILER = b"\xff\xff"
+
+
+def copy_binary_payload(conn: psycopg.Connection, payload: bytes) -> int:
+    """Bulk path for history generated elsewhere in bulk: ``payload`` holds rows of ``substation_samples``
+    already in PostgreSQL's binary COPY encoding (every column of :data:`WIDE_COLUMNS`, in order; no
+    signature, no trailer). Written in one transaction straight into the table, like
+    :func:`copy_readings` (an empty period). Returns the rows written."""
+    with conn.transaction(), conn.cursor() as cur:
+        cols = sql.SQL(", ").join(map(sql.Identifier, WIDE_COLUMNS))
+        with cur.copy(sql.SQL("COPY substation_samples ({}) FROM STDIN (FORMAT BINARY)").format(cols)) as copy:
+            copy.write(_BINARY_SIGNATURE)
+            view = memoryview(payload)
+            for i in range(0, len(view), 1 << 20):
+                copy.write(view[i:i + (1 << 20)])
+            copy.write(_BINARY_TRAILER)
+        return cur.rowcount
+
+
 def write_health(pool: ConnectionPool, rows: Sequence[tuple[object, ...]]) -> None:
     """Upsert device health rows: (device_id, last_success, last_attempt, polls, successes,
     consecutive_failures, last_latency_s, avg_latency_s, last_error)."""

@@ -16,6 +16,29 @@ from regie_chaleur.api.deps import DbDep
 from regie_chaleur.db.database import Database
 
 
+class FieldProblem(BaseModel):
+    """One invalid field of a refused request."""
+
+    field: str = Field(examples=["siret"])
+    message: str = Field(examples=["SIRET invalide (clé de contrôle)"])
+    line: int | None = Field(default=None, description="line of an imported file, when there is one")
+
+
+class ApiError(BaseModel):
+    """Every refusal of the API: ``detail`` says what is wrong (a sentence; for a request that does not
+    match its parameters' declared types, FastAPI's list of the parameters at fault)."""
+
+    detail: str | list[dict[str, object]] = Field(examples=["facture inconnue : F-2026-000123"])
+    errors: list[FieldProblem] | None = Field(default=None, description="each invalid field, when known")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ApiError, "description": description} for status, description in (
+        (400, "request refused (bad value)"), (401, "no credentials, or unknown/expired ones"),
+        (403, "the account's role does not reach this"), (404, "unknown, or not yours"),
+        (409, "not possible in the object's current state"), (422, "invalid fields"))}
+
+
 class Health(BaseModel):
     """Liveness of the service and of its database."""
 
@@ -41,9 +64,9 @@ def mount_routes(app: FastAPI) -> None:
     from regie_chaleur.web.authz import require
     from regie_chaleur.web.render import HERE
 
-    app.include_router(operations_router, dependencies=[Depends(require("operations"))])
-    app.include_router(billing_router, dependencies=[Depends(require("billing"))])
-    app.include_router(views_portal.api, dependencies=[Depends(require("portal"))])
+    app.include_router(operations_router, dependencies=[Depends(require("operations"))], responses=ERROR_RESPONSES)
+    app.include_router(billing_router, dependencies=[Depends(require("billing"))], responses=ERROR_RESPONSES)
+    app.include_router(views_portal.api, dependencies=[Depends(require("portal"))], responses=ERROR_RESPONSES)
     app.include_router(views_auth.router)
     app.include_router(views_operations.router, dependencies=[Depends(require("operations"))])
     app.include_router(views_billing.router, dependencies=[Depends(require("billing"))])

@@ -20,7 +20,7 @@ from billing.periods import parse_month
 from billing.records import change_power, save_contract, save_subscriber
 from billing.runs import run_summary
 from regie_chaleur import billing_queries as q
-from regie_chaleur.api.deps import ActorDep, DbDep
+from regie_chaleur.api.deps import ActorDep, DbDep, Offset
 from regie_chaleur.billing_service import bill_month, credit, issue_with_documents
 from regie_chaleur.documents_service import generate_run_documents
 
@@ -171,7 +171,7 @@ def _attachment(name: str, inline: bool = False) -> dict[str, str]:
 @router.get("/invoices")
 def invoices(db: DbDep, run_id: int | None = None, kind: Literal["invoice", "credit_note"] | None = None,
              status: Literal["draft", "issued"] | None = "issued", search: str | None = None,
-             limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+             limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Offset = 0
              ) -> dict[str, Any]:
     """Invoices and credit notes, newest first."""
     with db.pool.connection() as conn:
@@ -210,7 +210,7 @@ def import_csv(db: DbDep, actor: ActorDep, kind: Literal["tariffs", "indices", "
 
 @router.get("/subscribers")
 def subscribers(db: DbDep, search: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                offset: Offset = 0) -> dict[str, Any]:
     with db.pool.connection() as conn:
         items, total = q.list_subscribers(conn, search, limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
@@ -241,7 +241,7 @@ def update_subscriber(db: DbDep, actor: ActorDep, subscriber_id: int, body: dict
 
 @router.get("/contracts")
 def contracts(db: DbDep, search: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-              offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+              offset: Offset = 0) -> dict[str, Any]:
     with db.pool.connection() as conn:
         items, total = q.list_contracts(conn, search=search, limit=limit, offset=offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 
 from regie_chaleur.db.database import Database
 
@@ -15,6 +15,8 @@ def get_db(request: Request) -> Database:
 
 
 DbDep = Annotated[Database, Depends(get_db)]
+# rows to skip in a listing (bounded: an offset past any table is a mistake, not a query to run)
+Offset = Annotated[int, Query(ge=0, le=100_000_000, description="rows to skip")]
 
 
 def get_actor(request: Request) -> str:

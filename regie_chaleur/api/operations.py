@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from regie_chaleur.api.deps import ActorDep, DbDep
+from regie_chaleur.api.deps import ActorDep, DbDep, Offset
 from regie_chaleur.operations import alarms as alarm_ops
 from regie_chaleur.operations.kpis import (
     network_balance,
@@ -129,7 +129,7 @@ def overview(db: DbDep) -> Overview:
 
 @router.get("/substations", response_model=Page[SubstationOut])
 def list_substations(db: DbDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                     offset: Annotated[int, Query(ge=0)] = 0,
+                     offset: Offset = 0,
                      search: Annotated[str | None, Query(max_length=100)] = None) -> Page[SubstationOut]:
     """Substations with their live status, paginated, ordered by code."""
     with db.pool.connection() as conn:
@@ -204,7 +204,7 @@ ALARM_SQL = """SELECT a.id, s.code, d.code, a.rule, a.severity, a.state, a.messa
 def list_alarms(db: DbDep, state: Literal["open", "raised", "acknowledged", "cleared"] | None = None,
                 rule: str | None = None, substation: str | None = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                offset: Annotated[int, Query(ge=0)] = 0) -> Page[AlarmOut]:
+                offset: Offset = 0) -> Page[AlarmOut]:
     """Alarms, newest first, filtered by state (``open`` = raised or acknowledged), rule, substation."""
     params = {"state": state, "rule": rule, "sub": substation}
     with db.pool.connection() as conn:

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import psycopg
 
 from models.signature import fit_signature
@@ -84,18 +83,18 @@ def substation_chart(conn: psycopg.Connection, code: str, start: datetime, end: 
 
 
 def signature_chart(conn: psycopg.Connection, code: str, first: date, last: date) -> dict[str, Any]:
-    """Daily energy [kWh] against outdoor temperature [°C], with the fitted signature."""
-    daily = read_daily(conn, code, first, last).dropna(subset=["energy", "t_outdoor"])
+    """Daily energy [kWh] against outdoor temperature [°C] (x: the days' temperatures, ascending), with the
+    fitted signature at the same temperatures."""
+    daily = read_daily(conn, code, first, last).dropna(subset=["energy", "t_outdoor"]).sort_values("t_outdoor")
     out: dict[str, Any] = {"xLabel": "température extérieure moyenne (°C)", "yLabel": "énergie du jour (kWh)",
+                           "x": [round(float(v), 2) for v in daily["t_outdoor"]],
                            "series": [{"label": "Jours", "color": "#8f2a1f",
-                                       "x": [round(v, 2) for v in daily["t_outdoor"]],
-                                       "y": [round(v, 1) for v in daily["energy"]]}]}
+                                       "values": [round(float(v), 1) for v in daily["energy"]]}]}
     if len(daily) >= 14:
         sig = fit_signature(daily["t_outdoor"], daily["energy"])
-        grid = np.linspace(float(daily["t_outdoor"].min()), float(daily["t_outdoor"].max()), 40)
         out["series"].append({"label": f"Signature (limite de chauffage {sig.limit_c:.1f} °C)", "color": "#1f5f8b",
-                              "line": True, "x": [round(float(v), 2) for v in grid],
-                              "y": [round(float(v), 1) for v in sig.predict(grid)]})
+                              "line": True,
+                              "values": [round(float(v), 1) for v in sig.predict(daily["t_outdoor"].to_numpy())]})
     return out
 
 

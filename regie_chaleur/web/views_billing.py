@@ -19,7 +19,7 @@ from billing.periods import parse_month
 from billing.records import change_power, save_contract, save_mandate, save_subscriber
 from billing.runs import run_summary
 from regie_chaleur import billing_queries as q
-from regie_chaleur.api.deps import DbDep
+from regie_chaleur.api.deps import DbDep, Offset
 from regie_chaleur.billing_service import bill_month, credit, issue_with_documents
 from regie_chaleur.documents_service import generate_run_documents
 from regie_chaleur.registry.store import save_delivery_point
@@ -78,7 +78,7 @@ def job(request: Request, db: DbDep, principal: BillingDep, job_id: int) -> HTML
 
 @router.get("/tournees/{run_id}", response_class=HTMLResponse)
 def run(request: Request, db: DbDep, principal: BillingDep, run_id: int,
-        offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+        offset: Offset = 0) -> HTMLResponse:
     with db.pool.connection() as conn:
         summary = run_summary(conn, run_id)
         status = "draft" if summary.status == "simulated" else "issued"
@@ -133,7 +133,7 @@ def accounting(db: DbDep, principal: BillingDep, run_id: int, part: str) -> Resp
 # --- invoices ---------------------------------------------------------------------------------------
 @router.get("/factures", response_class=HTMLResponse)
 def invoices(request: Request, db: DbDep, principal: BillingDep, recherche: Annotated[str | None, Query(max_length=64)]
-             = None, type: str | None = None, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+             = None, type: str | None = None, offset: Offset = 0) -> HTMLResponse:
     kind = type if type in ("invoice", "credit_note") else None
     with db.pool.connection() as conn:
         rows, total = q.list_invoices(conn, kind=kind, search=recherche, limit=LIMIT, offset=offset)
@@ -199,7 +199,7 @@ async def credit_note(request: Request, db: DbDep, principal: BillingDep, number
 @router.get("/abonnes", response_class=HTMLResponse)
 def subscribers(request: Request, db: DbDep, principal: BillingDep,
                 recherche: Annotated[str | None, Query(max_length=64)] = None,
-                offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+                offset: Offset = 0) -> HTMLResponse:
     with db.pool.connection() as conn:
         rows, total = q.list_subscribers(conn, recherche, LIMIT, offset)
     return page(request, "billing/subscribers.html", title="Abonnés", rows=rows, total=total, offset=offset,
@@ -278,7 +278,7 @@ async def add_mandate(request: Request, db: DbDep, principal: BillingDep, subscr
 @router.get("/contrats", response_class=HTMLResponse)
 def contracts(request: Request, db: DbDep, principal: BillingDep,
               recherche: Annotated[str | None, Query(max_length=64)] = None,
-              offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+              offset: Offset = 0) -> HTMLResponse:
     with db.pool.connection() as conn:
         rows, total = q.list_contracts(conn, search=recherche, limit=LIMIT, offset=offset)
     return page(request, "billing/contracts.html", title="Contrats", rows=rows, total=total, offset=offset,
@@ -343,7 +343,7 @@ async def contract_power(request: Request, db: DbDep, principal: BillingDep, num
 @router.get("/points-de-livraison", response_class=HTMLResponse)
 def delivery_points(request: Request, db: DbDep, principal: BillingDep,
                     recherche: Annotated[str | None, Query(max_length=64)] = None,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+                    offset: Offset = 0) -> HTMLResponse:
     pattern = f"%{recherche}%" if recherche else None
     with db.pool.connection() as conn:
         total = conn.execute("SELECT count(*) FROM delivery_points dp WHERE %(q)s::text IS NULL OR dp.code ILIKE %(q)s "

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from markupsafe import Markup
 
-from regie_chaleur.api.deps import DbDep
+from regie_chaleur.api.deps import DbDep, Offset
 from regie_chaleur.forecast_service import forecast_accuracy
 from regie_chaleur.operations import alarms as alarm_ops
 from regie_chaleur.operations.kpis import network_balance, substation_statuses
 from regie_chaleur.web import charts
 from regie_chaleur.web.authz import OperatorDep
-from regie_chaleur.web.render import page
+from regie_chaleur.web.render import ENV, page
 
 router = APIRouter(prefix="/exploitation", include_in_schema=False)
 RULE_LABELS = {
@@ -32,7 +35,41 @@ SORTS = {"code": lambda s: s.code, "statut": lambda s: s.status, "vu": lambda s:
          "taux": lambda s: (s.power_kw or 0) / s.subscribed_power_kw if s.subscribed_power_kw else -1e9}
 
 
-def _overview(db: Any) -> dict[str, Any]:
+OVERVIEW_TTL_S = 10.0  # the live status moves with the 60 s poll; the page refreshes every 30 s
+_overview_cache: dict[str, tuple[float, str]] = {}
+_overview_lock = threading.Lock()
+_overview_refreshing: set[str] = set()
+
+
+def _live(db: Any) -> Markup:
+    """The live tiles and substation grid as HTML, shared by every operator (the fragment holds nothing
+    personal): computed once per process, then refreshed in the background when older than
+    :data:`OVERVIEW_TTL_S` seconds while requests go on with the previous one (nobody waits for a
+    status pass over the whole fleet but the very first request)."""
+    with _overview_lock:
+        cached = _overview_cache.get(db.url)
+        stale = cached is None or time.monotonic() - cached[0] >= OVERVIEW_TTL_S
+        if cached is not None and stale and db.url not in _overview_refreshing:
+            _overview_refreshing.add(db.url)
+            threading.Thread(target=_refresh_overview, args=(db,), name="overview", daemon=True).start()
+    if cached is None:
+        cached = _refresh_overview(db)
+    return Markup(cached[1])  # noqa: S704  (rendered by the autoescaping environment above)
+
+
+def _refresh_overview(db: Any) -> tuple[float, str]:
+    try:
+        html = ENV.get_template("operations/tiles.html").render(**_compute_overview(db))
+        fresh = (time.monotonic(), html)
+        with _overview_lock:
+            _overview_cache[db.url] = fresh
+        return fresh
+    finally:
+        with _overview_lock:
+            _overview_refreshing.discard(db.url)
+
+
+def _compute_overview(db: Any) -> dict[str, Any]:
     now = datetime.now(UTC)
     with db.pool.connection() as conn:
         statuses, total = substation_statuses(conn, now, limit=100_000)
@@ -53,13 +90,13 @@ def _overview(db: Any) -> dict[str, Any]:
 
 @router.get("", response_class=HTMLResponse)
 def overview(request: Request, db: DbDep, principal: OperatorDep) -> HTMLResponse:
-    return page(request, "operations/overview.html", title="Vue d'ensemble du réseau", **_overview(db))
+    return page(request, "operations/overview.html", title="Vue d'ensemble du réseau", live=_live(db))
 
 
 @router.get("/tuiles", response_class=HTMLResponse)
 def tiles(request: Request, db: DbDep, principal: OperatorDep) -> HTMLResponse:
     """The live tiles and the substation grid (refreshed every 30 s by the overview page)."""
-    return page(request, "operations/tiles.html", **_overview(db))
+    return HTMLResponse(str(_live(db)))
 
 
 @router.get("/donnees/charge")
@@ -75,7 +112,7 @@ def load_data(db: DbDep, principal: OperatorDep, start: str | None = None, end: 
 @router.get("/sous-stations", response_class=HTMLResponse)
 def substations(request: Request, db: DbDep, principal: OperatorDep,
                 q: Annotated[str | None, Query(max_length=64)] = None, statut: str | None = None,
-                tri: str = "code", ordre: str = "asc", offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+                tri: str = "code", ordre: str = "asc", offset: Offset = 0) -> HTMLResponse:
     with db.pool.connection() as conn:
         rows, _ = substation_statuses(conn, datetime.now(UTC), limit=100_000, search=q)
     if statut in ("online", "offline", "alarm"):
@@ -136,7 +173,7 @@ def _alarms(conn: Any, *, state: str | None = None, rule: str | None = None, sub
 @router.get("/alarmes", response_class=HTMLResponse)
 def alarms(request: Request, db: DbDep, principal: OperatorDep, etat: str = "open", regle: str | None = None,
            sous_station: Annotated[str | None, Query(max_length=64)] = None,
-           offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+           offset: Offset = 0) -> HTMLResponse:
     state = etat if etat in ("open", "raised", "acknowledged", "cleared") else None
     with db.pool.connection() as conn:
         found = _alarms(conn, state=state, rule=regle or None, substation=sous_station or None, offset=offset)

@@ -19,7 +19,7 @@ from billing.documents.content import read_disclosure
 from billing.documents.store import read_document
 from billing.periods import add_months, boundary
 from regie_chaleur import billing_queries as q
-from regie_chaleur.api.deps import DbDep
+from regie_chaleur.api.deps import DbDep, Offset
 from regie_chaleur.billing_service import degree_days_source
 from regie_chaleur.documents_service import monthly_history
 from regie_chaleur.operations.signatures import subscribed_power_audit
@@ -68,7 +68,7 @@ def _last_month() -> date:
 
 def monthly_data(conn: psycopg.Connection, point: dict[str, Any]) -> dict[str, Any]:
     """13 months [MWh]: the month, the same month a year earlier, weather-normalised."""
-    dju_of = degree_days_source(conn)
+    dju_of = degree_days_source(conn, cached=True)
     cache: dict[date, Any] = {}
 
     def dju(network: str, month: date) -> Any:
@@ -85,7 +85,7 @@ def monthly_data(conn: psycopg.Connection, point: dict[str, Any]) -> dict[str, A
 
     from billing import fr
 
-    return {"labels": [fr.month(p.month) for p in history], "series": [
+    return {"labels": [fr.short_month(p.month) for p in history], "series": [
         {"label": "Un an plus tôt", "unit": "MWh", "color": "#b9b8b3",
          "values": [mwh(p.kwh_year_before) for p in history]},
         {"label": "Consommation", "unit": "MWh", "color": "#8f2a1f", "values": [mwh(p.kwh) for p in history]},
@@ -156,7 +156,7 @@ def daily(db: DbDep, principal: PortalDep, point: str | None = None,
 
 @router.get("/factures", response_class=HTMLResponse)
 def invoices(request: Request, db: DbDep, principal: PortalDep,
-             offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+             offset: Offset = 0) -> HTMLResponse:
     with db.pool.connection() as conn:
         rows, total = q.list_invoices(conn, subscriber_id=_scope(principal), limit=24, offset=offset)
     return page(request, "portal/invoices.html", title="Mes factures", rows=rows, total=total, offset=offset, limit=24)
@@ -212,7 +212,7 @@ def _fr(value: float | None, places: int) -> str:
 
 @api.get("/invoices")
 def api_invoices(db: DbDep, principal: PortalDep, limit: Annotated[int, Query(ge=1, le=100)] = 24,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                 offset: Offset = 0) -> dict[str, Any]:
     """The signed-in subscriber's invoices and credit notes."""
     with db.pool.connection() as conn:
         items, total = q.list_invoices(conn, subscriber_id=_scope(principal), limit=limit, offset=offset)

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from billing.documents.facturx import extract_xml
@@ -56,7 +57,7 @@ def site(db: Database) -> Iterator[tuple[Database, str]]:
                      (datetime.now(UTC) - timedelta(hours=2), device[0]))
         evaluate_alarms(conn, datetime.now(UTC))  # DEV-0003 stopped answering: communication lost
     for login, role, sub in (("operatrice", "operator", None), ("facturation", "billing", None),
-                             ("abonne-un", "subscriber", "ABO-1")):
+                             ("abonne-un", "subscriber", "ABO-1"), ("administratrice", "admin", None)):
         account(db, role, sub, login=login)
     with serve(create_app(db)) as base:
         yield db, base
@@ -78,6 +79,42 @@ def sign_in(browser: Browser, base: str, login: str) -> tuple[Page, list[str]]:
 
 def _is_error(message: ConsoleMessage) -> bool:
     return message.type == "error"
+
+
+AXE = Axe()  # axe-core, bundled by axe-playwright-python
+MAIN_PAGES = {
+    "operatrice": ["/exploitation", "/exploitation/sous-stations", "/exploitation/sous-stations/SST-0001",
+                   "/exploitation/alarmes", "/exploitation/prevision"],
+    "facturation": ["/facturation", "/facturation/factures", "/facturation/abonnes", "/facturation/abonnes/nouveau",
+                    "/facturation/contrats", "/facturation/contrats/POL-0001", "/facturation/points-de-livraison",
+                    "/facturation/tarifs"],
+    "abonne-un": ["/espace", "/espace/factures", "/espace/contrat"],
+    "administratrice": ["/admin/comptes"],
+}
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page (WCAG 2.1 A/AA rules, as RGAA asks)."""
+    found = AXE.run(page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a",
+                                                                          "wcag21aa"]}})
+    return [f"{page.url}: {v['id']} ({v['impact']}) {v['help']}: {[n['target'] for n in v['nodes']][:3]}"
+            for v in found.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_main_pages_have_no_serious_accessibility_violation(browser: Browser, site: tuple[Database, str]) -> None:
+    _, base = site
+    anonymous = browser.new_page(base_url=base)
+    anonymous.goto("/connexion")
+    violations = serious_violations(anonymous)
+    for login, paths in MAIN_PAGES.items():
+        page, errors = sign_in(browser, base, login)
+        for path in paths:
+            answer = page.goto(path)
+            assert answer is not None and answer.status == 200, path
+            page.wait_for_load_state("networkidle")
+            violations += serious_violations(page)
+        assert errors == []
+    assert not violations, "\n".join(violations)
 
 
 def test_operator_acknowledges_an_alarm(browser: Browser, site: tuple[Database, str]) -> None:

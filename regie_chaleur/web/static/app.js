@@ -12,6 +12,18 @@
   "use strict";
   const fmt = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
   const fmtDate = new Intl.DateTimeFormat("fr-FR", { dateStyle: "short", timeStyle: "short", timeZone: "Europe/Paris" });
+  const fmtDay = new Intl.DateTimeFormat("fr-FR", { day: "2-digit", month: "2-digit", timeZone: "Europe/Paris" });
+  const fmtDayYear = new Intl.DateTimeFormat("fr-FR", { dateStyle: "short", timeZone: "Europe/Paris" });
+  const fmtTime = new Intl.DateTimeFormat("fr-FR", { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
+
+  // time axis labels: the date alone when ticks are a day or more apart, else day/month and time
+  function timeTicks(u, splits) {
+    const step = splits.length > 1 ? splits[1] - splits[0] : 0;
+    return splits.map((v) => {
+      const d = new Date(v * 1000);
+      return step >= 86400 ? fmtDayYear.format(d) : fmtDay.format(d) + "\n" + fmtTime.format(d);
+    });
+  }
   const charts = new Map();
 
   function axisValues(unit) {
@@ -19,15 +31,15 @@
   }
 
   function seriesOptions(data, stacked) {
-    const axes = [{ values: (u, splits) => splits.map((v) => fmtDate.format(new Date(v * 1000)).replace(" ", "\n")) }];
+    const axes = [{ space: 70, values: timeTicks }];
     const units = [];
-    const series = [{ value: (u, v) => (v == null ? "—" : fmtDate.format(new Date(v * 1000))) }];
+    const series = [{ label: "Date", value: (u, v) => (v == null ? "—" : fmtDate.format(new Date(v * 1000))) }];
     for (const s of data.series) {
       const scale = s.axis || s.unit || "y";
       if (!units.includes(scale)) {
         units.push(scale);
         axes.push({ scale: scale, side: units.length === 1 ? 3 : 1, values: axisValues(s.unit),
-                    grid: { show: units.length === 1 }, size: 70 });
+                    grid: { show: units.length === 1 }, size: 95 });
       }
       series.push({ label: s.label, scale: scale, stroke: s.color, width: s.width || 1.6,
                     dash: s.dash || undefined, fill: s.fill || undefined, points: { show: false },
@@ -58,7 +70,7 @@
 
   function barsOptions(data) {
     const bars = uPlot.paths.bars({ size: [0.8 / data.series.filter((s) => !s.line).length, 60] });
-    const series = [{ value: (u, i) => data.labels[i] }];
+    const series = [{ label: "Mois", value: (u, i) => (i == null ? "—" : data.labels[i]) }];
     let barIndex = 0;
     const barCount = data.series.filter((s) => !s.line).length;
     for (const s of data.series) {
@@ -70,7 +82,7 @@
     return { series: series, scales: { x: { time: false, range: (u) => [-0.6, data.labels.length - 0.4] } },
              axes: [{ values: (u, splits) => splits.map((i) => (Number.isInteger(i) && data.labels[i]) || ""),
                       splits: () => data.labels.map((_, i) => i) },
-                    { values: axisValues(data.series[0] && data.series[0].unit), size: 80 }],
+                    { values: axisValues(data.series[0] && data.series[0].unit), size: 95 }],
              cursor: { drag: { x: false, y: false } } };
   }
 
@@ -84,21 +96,22 @@
     };
   }
 
+  // a scatter on a numeric x axis: points-only series (the days) and line series (the fitted signature)
   function scatterOptions(data) {
-    const series = [{}];
+    const series = [{ label: "Température", value: (u, v) => (v == null ? "—" : fmt.format(v) + " °C") }];
     for (const s of data.series) {
-      series.push({ label: s.label, stroke: s.color, width: s.line ? 2 : 0, fill: undefined,
-                    points: { show: !s.line, size: 5, fill: s.color },
-                    paths: s.line ? undefined : () => null });
+      series.push({ label: s.label, stroke: s.color, width: s.line ? 2 : 0, spanGaps: !!s.line,
+                    points: { show: !s.line, size: 6, fill: s.color, stroke: s.color },
+                    paths: s.line ? undefined : () => null,
+                    value: (u, v) => (v == null ? "—" : fmt.format(v)) });
     }
-    return { mode: 2, series: series, scales: { x: { time: false }, y: {} },
-             axes: [{ label: data.xLabel, values: axisValues("") }, { label: data.yLabel, values: axisValues(""), size: 80 }],
+    return { series: series, scales: { x: { time: false }, y: {} },
+             axes: [{ label: data.xLabel, values: axisValues("") }, { label: data.yLabel, values: axisValues(""), size: 95 }],
              cursor: { drag: { x: false, y: false } } };
   }
 
   function toUplot(kind, data) {
     if (kind === "bars") { return [data.labels.map((_, i) => i), ...data.series.map((s) => s.values)]; }
-    if (kind === "scatter") { return [null, ...data.series.map((s) => [s.x, s.y])]; }
     return [data.x, ...data.series.map((s) => s.values)];
   }
 
@@ -113,8 +126,7 @@
     const caption = document.getElementById(el.id + "-resolution");
     if (caption && data.resolution) { caption.textContent = data.resolution; }
     if (kind === "stacked") { data = stack(data); }
-    const hasData = kind === "bars" ? data.labels.length > 0 : kind === "scatter" ? data.series.some((s) => s.x.length)
-      : data.x.length > 0;
+    const hasData = kind === "bars" ? data.labels.length > 0 : data.x.length > 0;
     if (!hasData) { el.textContent = "Pas encore de données sur cette période."; return; }
     const opts = kind === "bars" ? barsOptions(data) : kind === "scatter" ? scatterOptions(data)
       : seriesOptions(data, kind === "stacked");
