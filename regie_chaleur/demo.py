@@ -36,13 +36,16 @@ from regie_chaleur.demo_network import (
     MODBUS_BASE_PORT,
     DemoSubstation,
     inventory_yaml,
+    production_specs,
+    production_substation,
     subscriber_records,
     substations,
 )
 from regie_chaleur.errors import RegieError
 from regie_chaleur.history import Counters, time_grid, write_history
 from regie_chaleur.settings import Settings
-from telemetry.simulator.physics import compute_state, outdoor_temperature
+from telemetry.simulator.fleet import SimulatedSubstationSpec
+from telemetry.simulator.physics import Substation, compute_state, make_substation, outdoor_temperature
 
 log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
@@ -102,6 +105,16 @@ def reset_database(settings: Settings) -> None:
 
 # --- 2. the network ---------------------------------------------------------------------------------
 
+def fleet(subs: list[DemoSubstation]) -> tuple[list[SimulatedSubstationSpec], list[Substation]]:
+    """Everything the simulator serves: the substations and the networks' production meters, with what
+    each one simulates (a fresh state: registers as the simulator starts them)."""
+    production = production_specs(subs)
+    specs = [s.spec for s in subs] + production
+    simulated = [make_substation(s.spec.code, s.spec.seed) for s in subs] + \
+        [production_substation(subs, p) for p in production]
+    return specs, simulated
+
+
 def build_network(conn: psycopg.Connection, subs: list[DemoSubstation], today: date) -> bool:
     """Registry, billing set-up and accounts, once; returns whether it built them now."""
     from billing.records import save_contract, save_mandate, save_subscriber
@@ -113,8 +126,8 @@ def build_network(conn: psycopg.Connection, subs: list[DemoSubstation], today: d
         load_demo_billing(conn, today, actor=ACTOR)  # new index values published since the last run
         conn.execute("UPDATE devices d SET port = p.port FROM unnest(%s::text[], %s::int[]) AS p(code, port) "
                      "WHERE d.code = p.code AND d.port <> p.port",  # another --modbus-port this time
-                     ([dev.code for s in subs for dev in s.spec.devices],
-                      [s.spec.port for s in subs for _ in s.spec.devices]))
+                     ([dev.code for spec in fleet(subs)[0] for dev in spec.devices],
+                      [spec.port for spec in fleet(subs)[0] for _ in spec.devices]))
         return False
     import_inventory_text(conn, inventory_yaml(subs), "réseau de démonstration")
     load_demo_billing(conn, today, actor=ACTOR)
@@ -138,9 +151,10 @@ def history_start(today: date) -> datetime:
     return datetime(month // 12, month % 12 + 1, 1, tzinfo=PARIS).astimezone(UTC)
 
 
-def stored_counters(conn: psycopg.Connection, subs: list[DemoSubstation], ids: dict[str, int]) -> Counters | None:
+def stored_counters(conn: psycopg.Connection, specs: list[SimulatedSubstationSpec], ids: dict[str, int],
+                    ) -> Counters | None:
     """The meters' registers at the last stored row (None when there is no history yet)."""
-    meters = [ids[s.spec.devices[0].code] for s in subs]
+    meters = [ids[spec.devices[0].code] for spec in specs]
     rows = {r[0]: r[1:] for r in conn.execute(
         """SELECT DISTINCT ON (device_id) device_id, time, energy, volume, power, flow FROM substation_samples
            WHERE device_id = ANY(%s) AND energy_q = 0 ORDER BY device_id, time DESC""", (meters,))}
@@ -160,7 +174,8 @@ def write_missing_history(conn: psycopg.Connection, subs: list[DemoSubstation], 
     """Write the history from the last stored row (or 13 months back) up to ``now``; returns the
     counters at the end and where the writing started."""
     ids: dict[str, int] = dict(conn.execute("SELECT code, id FROM devices").fetchall())
-    counters = stored_counters(conn, subs, ids)
+    specs, simulated = fleet(subs)
+    counters = stored_counters(conn, specs, ids)
     start = history_start(now.astimezone(PARIS).date()) if counters is None else counters.at + FINE
     end = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 10)
     fine_from = max(start, end - timedelta(days=FINE_DAYS))
@@ -170,10 +185,10 @@ def write_missing_history(conn: psycopg.Connection, subs: list[DemoSubstation], 
     times = [t for t in times if t <= end]
     if not times:
         return counters, end
-    progress.step(f"history: {len(subs)} substations from {times[0]:%Y-%m-%d %H:%M} UTC to {end:%Y-%m-%d %H:%M} "
-                  f"UTC ({len(times) * len(subs):,} rows)")
+    progress.step(f"history: {len(subs)} substations and {len(specs) - len(subs)} production meters from "
+                  f"{times[0]:%Y-%m-%d %H:%M} UTC to {end:%Y-%m-%d %H:%M} UTC ({len(times) * len(specs):,} rows)")
     written, last_print = 0, time.monotonic()
-    for rows, after in write_history(conn, [s.spec for s in subs], ids, times, counters):
+    for rows, after in write_history(conn, specs, ids, times, counters, substations=simulated):
         written, counters = written + rows, after
         if time.monotonic() - last_print > 5:
             progress.step(f"  {written:,} rows written")
@@ -298,16 +313,19 @@ def live(db: Database, settings: Settings, subs: list[DemoSubstation], counters:
     from telemetry.simulator.fleet import Simulator
 
     profiles = profiles_for(settings)
-    simulator = Simulator([s.spec for s in subs], profiles)
-    for i, s in enumerate(subs):
-        server = simulator.servers[s.spec.code]
+    specs, simulated = fleet(subs)
+    simulator = Simulator(specs, profiles)
+    for i, (spec, sub) in enumerate(zip(specs, simulated, strict=True)):
+        server = simulator.servers[spec.code]
+        server.substation = sub  # the production meters simulate their network, not a building
+        for device in server.devices.values():
+            device.substation = sub
         if counters is not None:  # continue the history's registers
-            sub = server.substation
             sub.energy_kwh, sub.volume_m3 = float(counters.energy_kwh[i]), float(counters.volume_m3[i])
             sub.last_time = counters.at
             sub.last_state = compute_state(sub.building, counters.at, outdoor_temperature(counters.at))
-        if s.spec.code in FAULTS:
-            _apply_fault(server, FAULTS[s.spec.code])
+        if spec.code in FAULTS:
+            _apply_fault(server, FAULTS[spec.code])
     with db.pool.connection() as conn:
         devices = read_device_configs(conn, profiles, Shard(0, 1))
     collector = Collector(devices, db.pool, settings.data_dir / "demo-collector-buffer.sqlite",
@@ -402,7 +420,7 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
                 background(lambda stop: past_forecasts(db, now, weather, stop), "past forecasts"), \
                 background(lambda stop: generate_documents(db, run_id, progress) if run_id else None, "documents"):
             progress.step(f"live: {len(subs)} substations served as Modbus TCP devices on 127.0.0.1:"
-                          f"{subs[0].spec.port}-{subs[-1].spec.port} and polled by the collector; faults on "
+                          f"{subs[0].spec.port}-{subs[-1].spec.port + 2} and polled by the collector; faults on "
                           f"{', '.join(FAULTS)}")
             print(accounts_text(h, p), flush=True)
             _serve(db, h, p, close_on_shutdown=False)  # the live parts still write while stopping

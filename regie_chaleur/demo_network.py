@@ -27,7 +27,7 @@ from schwifty import IBAN
 from stdnum import luhn
 
 from telemetry.simulator.fleet import CONTROLLER_PROFILES, METER_PROFILES, SimulatedDeviceSpec, SimulatedSubstationSpec
-from telemetry.simulator.physics import make_substation
+from telemetry.simulator.physics import Building, Substation, make_substation
 
 NETWORKS = {"centre": ("Réseau de chaleur du centre-ville", 170, "C", (48.8130, 2.3850)),
             "confluences": ("Réseau Ivry Confluences", 80, "F", (48.8240, 2.3990))}
@@ -48,6 +48,11 @@ STREETS = {
                     "rue Westermeyer", "rue Victor-Hugo", "boulevard Paul-Vaillant-Couturier", "rue Galilée",
                     "rue Jean-Le-Galleu", "rue Bruneseau"],
 }
+#: each network's production meter (heat sent out, on its main plant's departure): network -> plant
+PRODUCTION_METERS = {"centre": "UVE-IVRY", "confluences": "GEO-CONF"}
+#: network heat losses as a share of the connected buildings' design power (a constant loss through the
+#: pipes, about 8 % of the heat sent out over a year)
+LOSS_SHARE = 0.03
 MODBUS_BASE_PORT = 15020
 FIRST_DAY = date(2024, 7, 1)  # the régie took the service back
 
@@ -165,6 +170,13 @@ def inventory_yaml(subs: list[DemoSubstation]) -> str:
         "plants": [{"code": c, "name": n, "network": net, "kind": k, "capacity_mw": cap}
                    for c, n, net, k, cap in PLANTS],
         "substations": [], "devices": [], "meters": [], "delivery_points": []}
+    for prod in production_specs(subs):
+        device = prod.devices[0]
+        plant = device.code.removesuffix("-CPT")
+        doc["devices"].append({"code": device.code, "plant": plant, "host": prod.host, "port": prod.port,
+                               "unit_id": device.unit_id, "profile": device.profile})
+        doc["meters"].append({"code": f"{device.code}-M", "device": device.code, "plant": plant,
+                              "register_capacity_kwh": 100_000_000})
     for s in subs:
         code = s.spec.code
         doc["substations"].append({"code": code, "name": f"Sous-station {s.name}", "network": s.network,
@@ -209,3 +221,27 @@ def subscriber_records(subs: list[DemoSubstation]) -> tuple[list[dict[str, Any]]
             contract |= {"payment_method": "sepa", "mandate": sepa[s.subscriber]}
         contracts.append(contract)
     return subscribers, mandates, contracts
+
+
+def production_specs(subs: list[DemoSubstation]) -> list[SimulatedSubstationSpec]:
+    """The production meters (one per network), served by the simulator after the substations."""
+    last_port = max(s.spec.port for s in subs)
+    return [SimulatedSubstationSpec(f"PROD-{network}", "127.0.0.1", last_port + 1 + i, seed=9000 + i,
+                                    devices=(SimulatedDeviceSpec(f"{plant}-CPT", 1, METER_PROFILES[0], "meter"),))
+            for i, (network, plant) in enumerate(PRODUCTION_METERS.items())]
+
+
+def production_substation(subs: list[DemoSubstation], spec: SimulatedSubstationSpec) -> Substation:
+    """What a network's production meter measures: the sum of its substations' load (one building of
+    their total design power, mean heating limit and hot-water share) plus the network's heat losses."""
+    network = spec.code.removeprefix("PROD-")
+    buildings = [make_substation(s.spec.code, s.spec.seed).building for s in subs if s.network == network]
+    total = sum(b.design_power_kw for b in buildings)
+    weights = [b.design_power_kw / total for b in buildings]
+    building = Building(design_power_kw=round(total, 1),
+                        heating_limit_c=round(sum(w * b.heating_limit_c for w, b in zip(weights, buildings,
+                                                                                        strict=True)), 2),
+                        dhw_share=round(sum(w * b.dhw_share for w, b in zip(weights, buildings, strict=True))
+                                        + LOSS_SHARE / 0.9, 4))  # 0.9: the hot-water profile's daytime weight
+    start = make_substation(spec.code, spec.seed)
+    return Substation(code=spec.code, building=building, energy_kwh=start.energy_kwh, volume_m3=start.volume_m3)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 
+from telemetry.quality import Quality
 from telemetry.samples import WIDE_QUANTITIES, WIDE_SQL_TYPES
 from telemetry.simulator.fleet import SimulatedSubstationSpec
 from telemetry.simulator.physics import EPOCH, RHO_C_KWH_PER_M3K, Substation, make_substation
@@ -100,8 +101,9 @@ class FleetHistory:
     """Generates a fleet's history chunk by chunk, carrying the counters from one chunk to the next."""
 
     def __init__(self, specs: list[SimulatedSubstationSpec], device_ids: dict[str, int],
-                 counters: Counters | None = None) -> None:
-        self.subs: list[Substation] = [make_substation(s.code, s.seed) for s in specs]
+                 counters: Counters | None = None, substations: list[Substation] | None = None) -> None:
+        """``substations``: what each spec simulates (default: the simulator's own, from the spec's seed)."""
+        self.subs: list[Substation] = substations or [make_substation(s.code, s.seed) for s in specs]
         meters = [next(d.code for d in s.devices if d.role == "meter") for s in specs]
         self.device_ids = np.array([device_ids[m] for m in meters], dtype=np.int64)
         b = [s.building for s in self.subs]
@@ -112,6 +114,7 @@ class FleetHistory:
         self.energy_capacity = np.array([s.energy_capacity_kwh for s in self.subs])
         self.volume_capacity = np.array([s.volume_capacity_m3 for s in self.subs])
         self.counters = counters
+        self.wrapped: dict[str, np.ndarray] = {}
 
     def chunk(self, times: list[datetime]) -> dict[str, np.ndarray]:
         """Every written quantity at ``times`` (time × substation), advancing the counters."""
@@ -134,6 +137,10 @@ class FleetHistory:
         prev_flow = np.vstack([c.flow_m3h[None, :], flow[:-1]])
         energy = (c.energy_kwh + np.cumsum(dt_h * (power + prev_power) / 2, axis=0)) % self.energy_capacity
         volume = (c.volume_m3 + np.cumsum(dt_h * (flow + prev_flow) / 2, axis=0)) % self.volume_capacity
+        # a register that wrapped since the previous reading is flagged as the collector flags it
+        wrapped = {"energy": energy < np.vstack([c.energy_kwh[None, :], energy[:-1]]),
+                   "volume": volume < np.vstack([c.volume_m3[None, :], volume[:-1]])}
+        self.wrapped = wrapped
         self.counters = Counters(utc[-1], energy[-1].copy(), volume[-1].copy(), power[-1].copy(), flow[-1].copy())
         return {**values, "energy": energy, "volume": volume, "meter_error_code": np.zeros_like(power)}
 
@@ -167,16 +174,17 @@ class FleetHistory:
                 if WIDE_SQL_TYPES[q].startswith("int"):
                     data = np.rint(data)
                 rows[q] = np.asarray(data).reshape(-1)
-                rows[f"{q}_q"] = 0  # good
+                rows[f"{q}_q"] = np.where(self.wrapped[q].reshape(-1), int(Quality.COUNTER_ROLLOVER),
+                                          int(Quality.GOOD)) if q in self.wrapped else int(Quality.GOOD)
         return rows.tobytes()
 
 
 def write_history(conn: psycopg.Connection, specs: list[SimulatedSubstationSpec], device_ids: dict[str, int],
                   times: list[datetime], counters: Counters | None = None, steps_per_chunk: int = 24 * 7,
-                  ) -> Iterator[tuple[int, Counters]]:
+                  substations: list[Substation] | None = None) -> Iterator[tuple[int, Counters]]:
     """Write the fleet's history at ``times`` (sorted, into an empty period) in chunks; yields the rows
     written by each chunk and the counters after it (one transaction per chunk)."""
-    history = FleetHistory(specs, device_ids, counters)
+    history = FleetHistory(specs, device_ids, counters, substations)
     for i in range(0, len(times), steps_per_chunk):
         part = times[i:i + steps_per_chunk]
         rows = copy_binary_payload(conn, history.payload(part))

@@ -12,15 +12,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
 import pytest
 
+from regie_chaleur.operations.kpis import network_balance
 from tests.support.auth import signed_in
 
 PASSWORD = "chaleur-ivry-demo"
+PARIS = ZoneInfo("Europe/Paris")
 SUBSTATIONS = 12
 #: page -> text it must show (data of the demonstration, not an empty state)
 PAGES = {
@@ -110,6 +114,11 @@ def test_demo_serves_every_main_page_with_data_then_stops_cleanly(demo_env: tupl
                 assert answer.status_code == 200, (login, path, answer.status_code)
                 assert expected in answer.text, (login, path, expected)
             client.close()
+        # the production meters make the network balance: yesterday's losses are a plausible share
+        with psycopg.connect(url, autocommit=True) as conn:
+            yesterday = datetime.now(PARIS).date() - timedelta(days=1)
+            balance = network_balance(conn, yesterday, yesterday)
+        assert balance.losses_pct is not None and 2 < balance.losses_pct < 25, balance
         # the collector polls the simulated substations over Modbus TCP: the controllers' rows (the
         # history carries only the meters' merged rows)
         deadline = time.monotonic() + 90

@@ -77,3 +77,20 @@ def test_binary_payload_is_written_like_the_writer(db: Database) -> None:
     assert row[3] == pytest.approx(last["t_outdoor"][-1, 1], rel=1e-6)
     assert row[4:8] == (1, 0, 0, 0)
     assert written[-1][1].at == times[-1]
+
+
+def test_a_wrapping_register_is_flagged_as_rollover() -> None:
+    import numpy as np
+
+    from regie_chaleur.history import Counters
+
+    history = FleetHistory(SPECS[:1], IDS)
+    times = time_grid(START, START + timedelta(hours=6), timedelta(hours=1))
+    capacity = history.energy_capacity[0]
+    history.counters = Counters(START - timedelta(hours=1), np.array([capacity - 500.0]), np.array([10.0]),
+                                np.array([300.0]), np.array([6.0]))
+    values = history.chunk(times)
+    energy = values["energy"][:, 0]
+    wrapped_at = int(np.argmax(energy < capacity - 500.0))
+    assert energy[wrapped_at] < 500  # wrapped past the capacity
+    assert history.wrapped["energy"][:, 0].tolist() == [i == wrapped_at for i in range(len(times))]

@@ -96,8 +96,9 @@ def observe(conn: psycopg.Connection, now: datetime,
     for device_id, substation_id, last_good in conn.execute(LAST_GOOD_SQL, {"now": now}):
         interval = float(params_for("comm_lost", overrides, substation_id)["interval_s"])
         age = (now - last_good).total_seconds() if last_good else 86400.0
-        obs.append(Observation((substation_id, device_id, "comm_lost"), age / interval,
-                               f"dernier relevé valide il y a {age / 60:.0f} min"))
+        detail = (f"dernier relevé valide il y a {age / 60:.0f} min" if last_good
+                  else "aucun relevé valide depuis 24 h ou plus")
+        obs.append(Observation((substation_id, device_id, "comm_lost"), age / interval, detail))
     subscribed: dict[int, Any] = dict(conn.execute(SUBSCRIBED_SQL).fetchall())
     night: dict[int, list[tuple[float | None, float | None]]] = {}
     rows = conn.execute(_recent_metrics_sql(), {
