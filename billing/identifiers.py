@@ -12,6 +12,7 @@ import re
 
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
+from stdnum import luhn
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siren as _siren
 from stdnum.fr import siret as _siret
@@ -28,6 +29,18 @@ def normalise_siren(value: str) -> str:
         return str(_siren.validate(value))
     except StdnumError as exc:
         raise ValueError(f"SIREN « {value} » invalide (9 chiffres, clé de Luhn)") from exc
+
+
+def siren_with_key(first_eight: str) -> str:
+    """The SIREN whose first eight digits are given, with its Luhn key (invented identifiers: tests,
+    the demonstration)."""
+    return first_eight + luhn.calc_check_digit(first_eight)
+
+
+def siret_with_key(siren: str, establishment: int = 1) -> str:
+    """The SIRET of a SIREN's establishment number ``establishment`` (NIC with its key)."""
+    base = f"{siren}{establishment:04d}"
+    return base + luhn.calc_check_digit(base)
 
 
 def normalise_siret(value: str, siren: str | None = None) -> str:

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 from schwifty import IBAN
-from stdnum import luhn
 
+from billing.identifiers import siren_with_key, siret_with_key
 from telemetry.simulator.fleet import CONTROLLER_PROFILES, METER_PROFILES, SimulatedDeviceSpec, SimulatedSubstationSpec
 from telemetry.simulator.physics import Building, Substation, make_substation
 
@@ -122,17 +122,6 @@ class DemoSubstation:
     power_kw: Decimal  # subscribed power [kW]
 
 
-def siren(n: int) -> str:
-    """A well-formed invented SIREN (Luhn key) built from ``n``."""
-    base = f"9{n:07d}"
-    return base + luhn.calc_check_digit(base)
-
-
-def siret(siren_: str, establishment: int = 1) -> str:
-    base = f"{siren_}{establishment:04d}"
-    return base + luhn.calc_check_digit(base)
-
-
 def substations(count: int = 250, base_port: int = MODBUS_BASE_PORT) -> list[DemoSubstation]:
     """The demonstration's substations (deterministic): ``count`` split 68/32 between the networks."""
     rng = random.Random(94200)  # noqa: S311  (a reproducible demonstration, not secrets)
@@ -201,10 +190,10 @@ def subscriber_records(subs: list[DemoSubstation]) -> tuple[list[dict[str, Any]]
     for n, sub in enumerate(SUBSCRIBERS, start=1):
         if sub.code not in holding:
             continue
-        number = siren(n * 7919)
+        number = siren_with_key(f"9{n * 7919:07d}")
         street = STREETS["centre"][n % len(STREETS["centre"])]
         subscribers.append({
-            "code": sub.code, "name": sub.name, "siren": number, "siret": siret(number),
+            "code": sub.code, "name": sub.name, "siren": number, "siret": siret_with_key(number),
             "address_line1": f"{(n * 13) % 150 + 1} {street}", "postcode": "94200", "city": "Ivry-sur-Seine",
             "email": f"facturation.{sub.code.lower()}@exemple.fr", "public_entity": "oui" if sub.public_entity else "",
             "chorus_service_code": "FACTURES-CHALEUR" if sub.public_entity else ""})

@@ -8,8 +8,8 @@ from typing import Any
 
 import psycopg
 from schwifty import IBAN
-from stdnum import luhn
 
+from billing.identifiers import siren_with_key, siret_with_key
 from billing.imports import import_tariffs
 from billing.periods import boundary
 from billing.records import save_contract, save_issuer, save_subscriber, save_vat_period, write_remote_readings
@@ -21,13 +21,10 @@ R2_OCTOBER_FULL = (Decimal("66.60"), Decimal("245.78"), Decimal("113.09"), Decim
 
 def siren(n: int) -> str:
     """A valid SIREN built from ``n`` (Luhn key)."""
-    base = f"{n:08d}"
-    return base + luhn.calc_check_digit(base)
+    return siren_with_key(f"{n:08d}")
 
 
-def siret(siren_: str, establishment: int = 1) -> str:
-    base = f"{siren_}{establishment:04d}"
-    return base + luhn.calc_check_digit(base)
+siret = siret_with_key
 
 
 def iban(account: int) -> str:
