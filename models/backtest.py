@@ -61,13 +61,14 @@ def backtest(history: pd.DataFrame, test_start: date, test_end: date, config: Fo
     for i, issued in enumerate(issues):
         if model is None or i % refit_days == 0:
             model = fit(frame[frame.index < issued], config)
-        day = frame[frame.index < issued + pd.Timedelta(hours=38)].copy()
+        target_day = (issued + pd.DateOffset(days=1)).normalize()  # midnight of D+1, local
+        day_end = target_day + pd.DateOffset(days=1)
+        # the hours up to the end of D+1, nothing later: the forecast is what a file cut there gives
+        day = frame[frame.index < day_end].copy()
         day["temperature"] = noisy_temperatures(day["temperature"], issued, temperature_noise_k, seed)
         fc = forecast(model, day, issued, horizon_h=38,  # D+1 may have 25 hours
                       temperature_error_k=temperature_noise_k)
-        target_day = (issued + pd.DateOffset(days=1)).normalize()  # midnight of D+1, local
-        fc = fc[(fc.index >= target_day) & (fc.index < target_day + pd.DateOffset(days=1))
-                & (fc.index <= frame.index[-1])]
+        fc = fc[fc.index >= target_day]
         for t, r in fc.iterrows():
             rows.append((issued, t, r["p50"], r["p10"], r["p90"]))
     if not rows:

@@ -8,6 +8,7 @@ the MAPE it is judged by). For an hour t with local hour-of-week w(t) (holidays 
                   + Σ_h 1[hour(t) = h] · (γ24[h] · max(0, L − T_24(t)) + γ6[h] · max(0, L − T_6(t)))
                   + Σ_j (c_j sin 2πj·doy/365.25 + d_j cos 2πj·doy/365.25) + δ · holiday(t)
                   + Σ_h 1[hour(t) = h] · (σ[h] sin 2π·doy/365.25 + κ[h] cos 2π·doy/365.25)
+                  + Σ_a (η[a] + θ[a] · max(0, L − T_24(t))) · A_a(t)
 
 - ``α`` (168 values): the weekly profile, what the network draws at each hour of the week;
 - ``T_s``: the outdoor temperature and its exponential smoothings with half-lives of 6, 24 and 72 h
@@ -20,7 +21,14 @@ the MAPE it is judged by). For an hour t with local hour-of-week w(t) (holidays 
   daylight, hot-water demand, network temperatures);
 - ``δ``: the holiday effect beyond treating the day as a Sunday;
 - ``σ``, ``κ`` (24 + 24 values): the daily profile's seasonal drift that temperature does not explain
-  (daylight moves the morning peak; the hot-water share of the load grows in summer).
+  (daylight moves the morning peak; the hot-water share of the load grows in summer);
+- ``A``: the diurnal temperature amplitude [K], the range of the outdoor temperature over the 24 hours
+  centred on t, and its exponential smoothing (half-life 24 h). It stands in for the sunshine that no
+  temperature series carries: clear skies make warm afternoons and cold nights, overcast ones a flat
+  day. Sunny days bring solar gains (less heat for the same mean temperature), and the buildings'
+  mass carries them over to the next day. ``η`` [1/K] is that effect and ``θ`` [1/K²] how it grows
+  with the heating degree. The centred window reads up to 12 h of temperatures ahead: the forecast
+  has them (a weather forecast), and at the end of the given temperatures the window shrinks.
 
 Fitted by weighted least squares (normal equations solved with ``scipy.linalg.solve``), rows
 weighted to forget slowly (half-life ``memory_days``). The hinge slopes are not bounded one by one:
@@ -49,6 +57,8 @@ from models.errors import ModelError
 
 KNOTS_C = (18.0, 12.0, 6.0, 0.0)
 HALF_LIVES_H = (6.0, 24.0, 72.0)
+AMPLITUDE_WINDOW_H = 24
+AMPLITUDE_HALF_LIFE_H = 24.0
 PROFILE_LIMIT_C = 16.0
 MAX_HORIZON_H = 168
 HORIZON_BAND_H = 12
@@ -70,6 +80,8 @@ class ForecastConfig:
     quantile_low: float = 0.10
     quantile_high: float = 0.90
     annual_harmonics: int = 2
+    amplitude_window_h: int = AMPLITUDE_WINDOW_H  # centred window of the diurnal amplitude [h]; 0: none
+    amplitude_half_life_h: float = AMPLITUDE_HALF_LIFE_H  # its smoothing [h]
     memory_days: float = 180.0  # half-life of the weights of past hours [days]
 
 
@@ -96,6 +108,15 @@ def _temperatures(temp: pd.Series, half_lives: Iterable[float]) -> pd.DataFrame:
     for h in half_lives:
         out[f"ema{int(h)}"] = t.ewm(halflife=h, adjust=True).mean()
     return pd.DataFrame(out)
+
+
+def _amplitudes(temp: pd.Series, window_h: int, half_life_h: float) -> pd.DataFrame:
+    """The diurnal amplitude [K]: max − min of the temperature over the ``window_h`` hours centred on
+    each hour (at least half of them known), and its exponential smoothing (half-life ``half_life_h``)."""
+    t = temp.interpolate(limit=6, limit_area="inside").ffill().bfill()
+    rolling = t.rolling(window_h, center=True, min_periods=window_h // 2)
+    amplitude = (rolling.max() - rolling.min()).bfill().ffill()
+    return pd.DataFrame({"amp": amplitude, f"amp_ema{half_life_h:g}": amplitude.ewm(halflife=half_life_h).mean()})
 
 
 def _local(index: pd.DatetimeIndex, tz: str | None) -> pd.DatetimeIndex:
@@ -127,6 +148,12 @@ def design(frame: pd.DataFrame, config: ForecastConfig) -> tuple[np.ndarray, lis
         names += [f"annual_sin{j}", f"annual_cos{j}"]
     blocks.append(holiday.astype(float).reshape(n, 1))
     names.append("holiday")
+    if config.amplitude_window_h:
+        degree = np.maximum(0.0, config.profile_limit_c - temps[f"ema{int(config.half_lives_h[1])}"].to_numpy())
+        for a, series in _amplitudes(frame["temperature"], config.amplitude_window_h,
+                                     config.amplitude_half_life_h).items():
+            blocks.append(np.column_stack([series.to_numpy(), series.to_numpy() * degree]))
+            names += [f"{a}", f"{a}_degree"]
     for fn in (np.sin, np.cos):
         blocks.append(np.eye(24)[hour] * fn(2 * np.pi * doy / 365.25)[:, None])
         names += [f"profile_season_{fn.__name__}_h{h}" for h in range(24)]

@@ -16,21 +16,26 @@ from hypothesis import strategies as st
 from models.backtest import backtest, metrics
 from models.calendar import easter, public_holidays
 from models.errors import ModelError
-from models.forecast import ForecastConfig, _predict_base, fit, forecast
+from models.forecast import ForecastConfig, _amplitudes, _predict_base, fit, forecast
 from models.history_csv import parse_history_csv
 
 
-def synthetic(days: int = 120, tz: str = "Europe/Paris", seed: int = 3) -> pd.DataFrame:
-    """Load = weekly profile × exp(0.03 per kelvin below 16 °C of the 24-h smoothed temperature)."""
+def synthetic(days: int = 120, tz: str = "Europe/Paris", seed: int = 3, swing_k: tuple[float, float] = (3.0, 3.0),
+              amplitude_effect: float = 0.0) -> pd.DataFrame:
+    """Load = weekly profile × exp(0.03 per kelvin below 16 °C of the 24-h smoothed temperature
+    + ``amplitude_effect`` per kelvin of the day's temperature amplitude); each day's half-swing drawn
+    in ``swing_k`` [K] (sunny days swing, overcast ones do not)."""
     index = pd.date_range("2025-10-01", periods=days * 24, freq="h", tz="UTC").tz_convert(tz)
     rng = np.random.default_rng(seed)
     hours = np.arange(len(index))
-    temp = 8 + 6 * np.sin(2 * np.pi * hours / (24 * 9)) + 3 * np.sin(2 * np.pi * (hours % 24 - 9) / 24) \
+    swing = np.repeat(rng.uniform(*swing_k, days), 24)
+    temp = 8 + 6 * np.sin(2 * np.pi * hours / (24 * 9)) + swing * np.sin(2 * np.pi * (hours % 24 - 9) / 24) \
         + rng.normal(0, 0.3, len(index))
     t24 = pd.Series(temp).ewm(halflife=24).mean().to_numpy()
+    amplitude = _amplitudes(pd.Series(temp, index=index), 24, 24.0)["amp"].to_numpy()
     local = pd.DatetimeIndex(index)
     profile = 1 + 0.15 * np.sin(2 * np.pi * (local.hour - 5) / 24) - 0.1 * (local.day_of_week >= 5)
-    load = 50 * profile * np.exp(0.03 * np.maximum(0, 16 - t24))
+    load = 50 * profile * np.exp(0.03 * np.maximum(0, 16 - t24) + amplitude_effect * amplitude)
     return pd.DataFrame({"load": load, "temperature": temp}, index=index)
 
 
@@ -48,6 +53,15 @@ def test_fit_recovers_the_temperature_sensitivity_and_profile() -> None:
     assert "profile_ema24_h7" in model.parameters().index
     assert (fc["p10"] <= fc["p50"]).all()
     assert (fc["p50"] <= fc["p90"]).all()
+
+
+def test_fit_recovers_the_sunshine_effect_of_the_diurnal_amplitude() -> None:
+    # sunny days (wide swing) need 1 % less heat per kelvin of amplitude than overcast ones
+    data = synthetic(swing_k=(0.5, 6.0), seed=5, amplitude_effect=-0.01)
+    params = fit(data, ForecastConfig(tz="Europe/Paris")).parameters()
+    assert params["amp"] == pytest.approx(-0.01, abs=0.001)
+    assert params["amp_degree"] == pytest.approx(0.0, abs=0.0005)
+    assert params["amp_ema24"] == pytest.approx(0.0, abs=0.002)
 
 
 def test_weather_forecast_error_widens_the_band_not_the_forecast() -> None:
