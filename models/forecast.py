@@ -110,7 +110,7 @@ def _temperatures(temp: pd.Series, half_lives: Iterable[float]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _amplitudes(temp: pd.Series, window_h: int, half_life_h: float) -> pd.DataFrame:
+def diurnal_amplitudes(temp: pd.Series, window_h: int, half_life_h: float) -> pd.DataFrame:
     """The diurnal amplitude [K]: max − min of the temperature over the ``window_h`` hours centred on
     each hour (at least half of them known), and its exponential smoothing (half-life ``half_life_h``)."""
     t = temp.interpolate(limit=6, limit_area="inside").ffill().bfill()
@@ -150,7 +150,7 @@ def design(frame: pd.DataFrame, config: ForecastConfig) -> tuple[np.ndarray, lis
     names.append("holiday")
     if config.amplitude_window_h:
         degree = np.maximum(0.0, config.profile_limit_c - temps[f"ema{int(config.half_lives_h[1])}"].to_numpy())
-        for a, series in _amplitudes(frame["temperature"], config.amplitude_window_h,
+        for a, series in diurnal_amplitudes(frame["temperature"], config.amplitude_window_h,
                                      config.amplitude_half_life_h).items():
             blocks.append(np.column_stack([series.to_numpy(), series.to_numpy() * degree]))
             names += [f"{a}", f"{a}_degree"]

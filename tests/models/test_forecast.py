@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from models.backtest import backtest, metrics
 from models.calendar import easter, public_holidays
 from models.errors import ModelError
-from models.forecast import ForecastConfig, _amplitudes, _predict_base, fit, forecast
+from models.forecast import ForecastConfig, _predict_base, diurnal_amplitudes, fit, forecast
 from models.history_csv import parse_history_csv
 
 
@@ -32,7 +32,7 @@ def synthetic(days: int = 120, tz: str = "Europe/Paris", seed: int = 3, swing_k:
     temp = 8 + 6 * np.sin(2 * np.pi * hours / (24 * 9)) + swing * np.sin(2 * np.pi * (hours % 24 - 9) / 24) \
         + rng.normal(0, 0.3, len(index))
     t24 = pd.Series(temp).ewm(halflife=24).mean().to_numpy()
-    amplitude = _amplitudes(pd.Series(temp, index=index), 24, 24.0)["amp"].to_numpy()
+    amplitude = diurnal_amplitudes(pd.Series(temp, index=index), 24, 24.0)["amp"].to_numpy()
     local = pd.DatetimeIndex(index)
     profile = 1 + 0.15 * np.sin(2 * np.pi * (local.hour - 5) / 24) - 0.1 * (local.day_of_week >= 5)
     load = 50 * profile * np.exp(0.03 * np.maximum(0, 16 - t24) + amplitude_effect * amplitude)
