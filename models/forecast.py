@@ -7,6 +7,7 @@ the MAPE it is judged by). For an hour t with local hour-of-week w(t) (holidays 
     log base(t) = α[w] + Σ_s Σ_k β[s,k] · max(0, K_k − T_s(t))
                   + Σ_h 1[hour(t) = h] · (γ24[h] · max(0, L − T_24(t)) + γ6[h] · max(0, L − T_6(t)))
                   + Σ_j (c_j sin 2πj·doy/365.25 + d_j cos 2πj·doy/365.25) + δ · holiday(t)
+                  + school(t) · (ς + Σ_h 1[hour(t) = h] · ς[h])
                   + Σ_h 1[hour(t) = h] · (σ[h] sin 2π·doy/365.25 + κ[h] cos 2π·doy/365.25)
                   + Σ_a (η[a] + θ[a] · max(0, L − T_24(t))) · A_a(t)
 
@@ -20,6 +21,9 @@ the MAPE it is judged by). For an hour t with local hour-of-week w(t) (holidays 
 - ``c_j, d_j`` (two harmonics): the annual cycle that temperature does not explain (solar gains,
   daylight, hot-water demand, network temperatures);
 - ``δ``: the holiday effect beyond treating the day as a Sunday;
+- (when school holidays are given) ``ς`` + ``ς[h]`` [-]: the level and daily profile of school
+  holiday days (schools and their canteens closed, families away), a term of its own since a school
+  holiday is a working day for everyone else;
 - ``σ``, ``κ`` (24 + 24 values): the daily profile's seasonal drift that temperature does not explain
   (daylight moves the morning peak; the hot-water share of the load grows in summer);
 - ``A``: the diurnal temperature amplitude [K], the range of the outdoor temperature over the 24 hours
@@ -76,7 +80,8 @@ class ForecastConfig:
     profile_limit_c: float = PROFILE_LIMIT_C
     max_horizon_h: int = MAX_HORIZON_H
     tz: str | None = None  # local time for the calendar; None: the timestamps' own offset
-    holidays: frozenset[date] = field(default_factory=frozenset)
+    holidays: frozenset[date] = field(default_factory=frozenset)  # public holidays (as Sundays)
+    school_holidays: frozenset[date] = field(default_factory=frozenset)  # days without school
     quantile_low: float = 0.10
     quantile_high: float = 0.90
     annual_harmonics: int = 2
@@ -148,6 +153,10 @@ def design(frame: pd.DataFrame, config: ForecastConfig) -> tuple[np.ndarray, lis
         names += [f"annual_sin{j}", f"annual_cos{j}"]
     blocks.append(holiday.astype(float).reshape(n, 1))
     names.append("holiday")
+    if config.school_holidays:
+        school = np.array([d in config.school_holidays for d in local.date], dtype=float)
+        blocks += [school.reshape(n, 1), np.eye(24)[hour] * school[:, None]]
+        names += ["school_holiday"] + [f"school_holiday_h{h}" for h in range(24)]
     if config.amplitude_window_h:
         degree = np.maximum(0.0, config.profile_limit_c - temps[f"ema{int(config.half_lives_h[1])}"].to_numpy())
         for a, series in diurnal_amplitudes(frame["temperature"], config.amplitude_window_h,

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--temperature-noise", type=float, default=0.0, help="forecast-like temperature error [K]")
     bt.add_argument("--holidays", default="FR", help="public holidays: FR, DE or none")
     bt.add_argument("--tz", help="calendar time zone (default: the timestamps' own offset)")
+    bt.add_argument("--school-holidays", type=Path, help="school holiday periods CSV (start,end[,description])")
     bt.add_argument("--refit-days", type=int, default=7, help="refit the model every N issue days")
     bt.set_defaults(handler=cmd_forecast_backtest)
     run = forecast.add_parser("run", help="issue the network forecast for the next 7 days and store it")
@@ -549,7 +550,7 @@ def cmd_forecast_backtest(args: argparse.Namespace, settings: Settings) -> int:
     if country not in (None, "FR", "DE"):
         raise RegieError("--holidays: FR, DE or none")
     result = run_backtest(args.history, args.test_start, args.test_end, args.out, args.temperature_noise,
-                          country, args.tz, args.refit_days)
+                          country, args.tz, args.refit_days, args.school_holidays)
     labels = {"mape": "MAPE", "cvrmse": "CV(RMSE)", "nmae": "nMAE", "mape_heating": "MAPE October-April",
               "mape_daily": "daily-energy MAPE", "coverage_p10_p90": "P10-P90 coverage"}
     for key, label in labels.items():
@@ -569,7 +570,7 @@ def cmd_forecast_run(args: argparse.Namespace, settings: Settings) -> int:
         raise RegieError("no weather forecast: give --weather-file or set REGIE_WEATHER_FORECAST_URL "
                          "or REGIE_WEATHER_FORECAST_FILE")
     with connected(settings) as (_db, conn):
-        issued = run_network_forecast(conn, provider)
+        issued = run_network_forecast(conn, provider, school_holidays=settings.school_holidays())
     print(f"forecast {issued.id} issued at {issued.issued_at.isoformat()} for {issued.hours} h "
           f"(weather: {provider.name})")
     return 0
@@ -693,7 +694,7 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         run_maintenance_loop(db.pool, stop, args.every, settings.notifier(), settings.weather_provider(),
-                             settings.forecast_every_h)
+                             settings.forecast_every_h, settings.school_holidays())
     finally:
         db.close()
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -59,8 +59,10 @@ class IssuedForecast:
 
 
 def run_network_forecast(conn: psycopg.Connection, provider: ForecastProvider, now: datetime | None = None,
-                         horizon_h: int = 168, history_days: int = 400) -> IssuedForecast:
-    """Fit on the history, issue the next ``horizon_h`` hours, store values and the weather used.
+                         horizon_h: int = 168, history_days: int = 400,
+                         school_holidays: frozenset[date] = frozenset()) -> IssuedForecast:
+    """Fit on the history, issue the next ``horizon_h`` hours, store values and the weather used
+    (public holidays of France; ``school_holidays`` the days without school of the network's zone).
 
     Raises:
         RegieError: too little history, or the weather provider failed (named).
@@ -78,7 +80,7 @@ def run_network_forecast(conn: psycopg.Connection, provider: ForecastProvider, n
     frame = pd.concat([history[history.index < now], future]).sort_index()
     frame = frame[~frame.index.duplicated(keep="last")]
     years = range(now.year - 2, now.year + 2)
-    config = ForecastConfig(tz=TZ, holidays=frozenset(public_holidays(years, "FR")))
+    config = ForecastConfig(tz=TZ, holidays=frozenset(public_holidays(years, "FR")), school_holidays=school_holidays)
     try:
         model = fit(frame[frame.index < now], config)
         values = forecast(model, frame, pd.Timestamp(now), horizon_h=horizon_h,

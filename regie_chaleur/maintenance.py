@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,11 +35,13 @@ NIGHTLY_LOOKBACK = timedelta(days=2)
 
 def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
                          notify: Callable[[list[dict[str, Any]]], None] | None = None,
-                         weather: Any = None, forecast_every_h: float = 6.0) -> dict[str, object]:
+                         weather: Any = None, forecast_every_h: float = 6.0,
+                         school_holidays: frozenset[date] = frozenset()) -> dict[str, object]:
     """One pass of every job; returns what was done (for logs and tests).
 
     With a weather ``provider``, a network forecast is issued when the last one is older than
-    ``forecast_every_h`` hours (a failure is logged, the other jobs go on).
+    ``forecast_every_h`` hours (a failure is logged, the other jobs go on), knowing the
+    ``school_holidays``.
     """
     now = now or datetime.now(UTC)
     with pool.connection() as conn:
@@ -56,14 +58,15 @@ def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
                                                      now, notify)
     issued = None
     if weather is not None:
-        issued = _maybe_forecast(pool, now, weather, forecast_every_h)
+        issued = _maybe_forecast(pool, now, weather, forecast_every_h, school_holidays)
     return {"forecast_issued": issued, "rollups_from": start.isoformat(), "retention": retained,
             "alarms_raised": len(result.raised),
             "alarms_cleared": len(result.cleared), "alarms_open": result.open,
             "signature_anomalies": len(signature.raised) if signature else 0}
 
 
-def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: float) -> int | None:
+def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: float,
+                    school_holidays: frozenset[date]) -> int | None:
     from regie_chaleur.errors import RegieError
     from regie_chaleur.forecast_service import run_network_forecast
 
@@ -72,7 +75,7 @@ def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: 
         if last and last[0] is not None and now - last[0] < timedelta(hours=every_h):
             return None
         try:
-            issued = run_network_forecast(conn, weather, now).id
+            issued = run_network_forecast(conn, weather, now, school_holidays=school_holidays).id
         except RegieError as exc:
             log.warning("network forecast not issued: %s", exc)
             return None
@@ -87,11 +90,13 @@ def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: 
 
 def run_maintenance_loop(pool: ConnectionPool, stop: threading.Event, every_s: float = 300.0,
                          notify: Callable[[list[dict[str, Any]]], None] | None = None,
-                         weather: Any = None, forecast_every_h: float = 6.0) -> None:
+                         weather: Any = None, forecast_every_h: float = 6.0,
+                         school_holidays: frozenset[date] = frozenset()) -> None:
     """Run :func:`run_maintenance_once` every ``every_s`` seconds [s] until ``stop`` is set."""
     while not stop.is_set():
         try:
-            done = run_maintenance_once(pool, notify=notify, weather=weather, forecast_every_h=forecast_every_h)
+            done = run_maintenance_once(pool, notify=notify, weather=weather, forecast_every_h=forecast_every_h,
+                                        school_holidays=school_holidays)
             log.info("maintenance: %s", done)
         except psycopg.Error as exc:
             log.warning("maintenance pass failed, retrying in %.0f s: %s", every_s, exc)

@@ -8,6 +8,7 @@ application refuses to start with an empty or default secret (:meth:`Settings.ch
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,6 +76,8 @@ class Settings(BaseSettings):
     weather_forecast_file: Path | None = Field(None, description="CSV of forecast temperatures (time,temperature_c)")
     weather_latitude: float = Field(48.8156, ge=-90, le=90, description="where the weather is forecast [°]")
     weather_longitude: float = Field(2.3849, ge=-180, le=180, description="[°] (default: Ivry-sur-Seine)")
+    school_holidays_file: Path | None = Field(
+        None, description="school holiday periods CSV (start,end[,description]) for the load forecast")
     weather_forecast_error_k: float = Field(
         1.5, ge=0, description="standard deviation of the weather forecast's temperature error [K]; widens P10-P90")
     forecast_every_h: float = Field(6.0, gt=0, description="the scheduler issues a network forecast this often [h]")
@@ -129,6 +132,16 @@ class Settings(BaseSettings):
             return OpenMeteoProvider(self.weather_forecast_url, self.weather_latitude, self.weather_longitude,
                                      error_k=self.weather_forecast_error_k)
         return None
+
+    def school_holidays(self) -> frozenset[date]:
+        """The school-holiday days of ``school_holidays_file`` (none without one).
+
+        Raises:
+            RegieError: the file cannot be read or has a bad row (named by line).
+        """
+        from regie_chaleur.forecasting import read_school_holidays
+
+        return read_school_holidays(self.school_holidays_file)
 
     def check_secrets(self) -> None:
         """Refuse an empty or default secret outside demo/development; name the setting.

@@ -14,17 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.backtest import backtest, metrics
-from models.calendar import easter, public_holidays
+from models.calendar import easter, parse_school_holidays, public_holidays
 from models.errors import ModelError
 from models.forecast import ForecastConfig, _predict_base, diurnal_amplitudes, fit, forecast
 from models.history_csv import parse_history_csv
 
 
 def synthetic(days: int = 120, tz: str = "Europe/Paris", seed: int = 3, swing_k: tuple[float, float] = (3.0, 3.0),
-              amplitude_effect: float = 0.0) -> pd.DataFrame:
+              amplitude_effect: float = 0.0, school: frozenset[date] = frozenset(),
+              school_effect: float = 0.0) -> pd.DataFrame:
     """Load = weekly profile × exp(0.03 per kelvin below 16 °C of the 24-h smoothed temperature
-    + ``amplitude_effect`` per kelvin of the day's temperature amplitude); each day's half-swing drawn
-    in ``swing_k`` [K] (sunny days swing, overcast ones do not)."""
+    + ``amplitude_effect`` per kelvin of the day's temperature amplitude + ``school_effect`` on the
+    ``school`` holiday days); each day's half-swing drawn in ``swing_k`` [K] (sunny days swing,
+    overcast ones do not)."""
     index = pd.date_range("2025-10-01", periods=days * 24, freq="h", tz="UTC").tz_convert(tz)
     rng = np.random.default_rng(seed)
     hours = np.arange(len(index))
@@ -35,7 +37,8 @@ def synthetic(days: int = 120, tz: str = "Europe/Paris", seed: int = 3, swing_k:
     amplitude = diurnal_amplitudes(pd.Series(temp, index=index), 24, 24.0)["amp"].to_numpy()
     local = pd.DatetimeIndex(index)
     profile = 1 + 0.15 * np.sin(2 * np.pi * (local.hour - 5) / 24) - 0.1 * (local.day_of_week >= 5)
-    load = 50 * profile * np.exp(0.03 * np.maximum(0, 16 - t24) + amplitude_effect * amplitude)
+    closed = np.array([d in school for d in local.date], dtype=float)
+    load = 50 * profile * np.exp(0.03 * np.maximum(0, 16 - t24) + amplitude_effect * amplitude + school_effect * closed)
     return pd.DataFrame({"load": load, "temperature": temp}, index=index)
 
 
@@ -62,6 +65,26 @@ def test_fit_recovers_the_sunshine_effect_of_the_diurnal_amplitude() -> None:
     assert params["amp"] == pytest.approx(-0.01, abs=0.001)
     assert params["amp_degree"] == pytest.approx(0.0, abs=0.0005)
     assert params["amp_ema24"] == pytest.approx(0.0, abs=0.002)
+
+
+def test_fit_recovers_the_school_holiday_effect() -> None:
+    school = frozenset(parse_school_holidays("start,end,description\n2025-10-18,2025-11-02,Toussaint\n"
+                                             "2025-12-20,2026-01-04,Noël\n"))
+    data = synthetic(school=school, school_effect=-0.05)
+    params = fit(data, ForecastConfig(tz="Europe/Paris", school_holidays=school)).parameters()
+    for h in range(24):  # level + hour profile: 5 % less heat at every hour of a day without school
+        assert params["school_holiday"] + params[f"school_holiday_h{h}"] == pytest.approx(-0.05, abs=0.005)
+    assert "school_holiday" not in fit(data, ForecastConfig(tz="Europe/Paris")).parameters().index
+
+
+def test_school_holiday_file_errors_name_the_line() -> None:
+    with pytest.raises(ModelError) as info:
+        parse_school_holidays("start,end\n2026-02-21,2026-03-08\n2026-04-18,2026-04-03\nPâques,2026-05-03\n",
+                              "zone-c.csv")
+    assert "zone-c.csv:3: end 2026-04-03 is before start 2026-04-18" in str(info.value)
+    assert "zone-c.csv:4: start 'Pâques' is not a date (YYYY-MM-DD)" in str(info.value)
+    with pytest.raises(ModelError, match="the header must have the columns start, end"):
+        parse_school_holidays("from,to\n", "zone-c.csv")
 
 
 def test_weather_forecast_error_widens_the_band_not_the_forecast() -> None:
@@ -154,9 +177,12 @@ def test_backtest_cli_on_a_small_file(tmp_path: Path) -> None:
     pd.DataFrame({"timestamp": [t.isoformat() for t in data.index], "heat_load_mw": data["load"].round(3),
                   "outdoor_temperature_c": data["temperature"].round(2)}).to_csv(history, index=False)
     out = tmp_path / "fc.csv"
-    run = subprocess.run([sys.executable, "-m", "regie_chaleur.cli", "forecast", "backtest", str(history),
-                          "--test-start", "2025-11-25", "--test-end", "2025-12-05", "--out", str(out),
-                          "--temperature-noise", "1.5"], capture_output=True, text=True, timeout=300, check=False)
+    school = tmp_path / "school.csv"
+    school.write_text("start,end,description\n2025-10-18,2025-11-02,Toussaint\n")
+    command = [sys.executable, "-m", "regie_chaleur.cli", "forecast", "backtest", str(history), "--test-start",
+               "2025-11-25", "--test-end", "2025-12-05", "--out", str(out), "--temperature-noise", "1.5",
+               "--school-holidays", str(school)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     for label in ("MAPE", "CV(RMSE)", "nMAE", "MAPE October-April", "daily-energy MAPE", "P10-P90 coverage"):
         assert label in run.stdout
@@ -166,3 +192,9 @@ def test_backtest_cli_on_a_small_file(tmp_path: Path) -> None:
     result = metrics(written.rename(columns={"forecast_mw": "forecast", "p10_mw": "p10", "p90_mw": "p90"}).assign(
         timestamp=lambda f: pd.to_datetime(f["timestamp"], utc=True)), data["load"].tz_convert("UTC"))
     assert result["mape"] < 5
+    school.write_text("start,end\n2025-10-18,2025-10-02\n")  # a bad period: named, nothing written
+    out.unlink()
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert bad.returncode != 0
+    assert f"{school}:2: end 2025-10-02 is before start 2025-10-18" in bad.stderr
+    assert not out.exists()
