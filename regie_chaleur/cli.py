@@ -107,9 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.set_defaults(handler=cmd_forecast_backtest)
     run = forecast.add_parser("run", help="issue the network forecast for the next 7 days and store it")
     run.add_argument("--weather-file", type=Path, help="forecast temperatures CSV (time,temperature_c)")
+    run.add_argument("--substation", metavar="CODE", help="forecast this substation's load instead of the network's")
     run.set_defaults(handler=cmd_forecast_run)
     acc = forecast.add_parser("accuracy", help="rolling accuracy of the stored forecasts per horizon")
     acc.add_argument("--days", type=int, default=30)
+    acc.add_argument("--substation", metavar="CODE", help="the forecasts of this substation")
     acc.set_defaults(handler=cmd_forecast_accuracy)
 
     plan = sub.add_parser("plan", help="plan production for the next 7 days from the latest forecast")
@@ -570,8 +572,10 @@ def cmd_forecast_run(args: argparse.Namespace, settings: Settings) -> int:
         raise RegieError("no weather forecast: give --weather-file or set REGIE_WEATHER_FORECAST_URL "
                          "or REGIE_WEATHER_FORECAST_FILE")
     with connected(settings) as (_db, conn):
-        issued = run_network_forecast(conn, provider, school_holidays=settings.school_holidays())
-    print(f"forecast {issued.id} issued at {issued.issued_at.isoformat()} for {issued.hours} h "
+        issued = run_network_forecast(conn, provider, school_holidays=settings.school_holidays(),
+                                      substation=args.substation)
+    what = "network" if args.substation is None else args.substation
+    print(f"{what} forecast {issued.id} issued at {issued.issued_at.isoformat()} for {issued.hours} h "
           f"(weather: {provider.name})")
     return 0
 
@@ -583,7 +587,7 @@ def cmd_forecast_accuracy(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.forecast_service import forecast_accuracy
 
     with connected(settings) as (_db, conn):
-        rows = forecast_accuracy(conn, datetime.now(UTC), args.days)
+        rows = forecast_accuracy(conn, datetime.now(UTC), args.days, args.substation)
     if not rows:
         print("no forecast with observed targets yet")
     for r in rows:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from regie_chaleur.db.database import Database
+from regie_chaleur.errors import RegieError
 from regie_chaleur.forecast_service import forecast_accuracy, read_history, run_network_forecast
 from regie_chaleur.operations.rollups import refresh_operations
 from regie_chaleur.weather import FileProvider, OpenMeteoProvider, WeatherError, import_observations
@@ -88,6 +89,29 @@ def test_network_forecast_is_stored_and_tracked(db: Database, meteo: str, tmp_pa
     assert source == ("open-meteo",)
     assert [a["horizon_from_h"] for a in accuracy] == [1, 25, 49]
     assert all(a["mape"] < 10 for a in accuracy)  # the simulated network follows its own weather
+
+
+def test_substation_forecast_is_the_same_code_on_its_own_load(db: Database, meteo: str) -> None:
+    specs = build_network(db, 4, NOW - timedelta(days=60), NOW + timedelta(days=3), step=timedelta(hours=1))
+    code = specs[0].code
+    provider = OpenMeteoProvider(meteo, 48.8, 2.4)
+    with db.pool.connection() as conn:
+        refresh_operations(conn, NOW - timedelta(days=60), NOW + timedelta(days=3))
+        network = read_history(conn, NOW - timedelta(days=60), NOW)["load"]
+        own = read_history(conn, NOW - timedelta(days=60), NOW, code)["load"]
+        issued = run_network_forecast(conn, provider, NOW, substation=code)
+        network_issued = run_network_forecast(conn, provider, NOW)  # the same instant, another scope
+        scopes = dict(conn.execute("SELECT id, scope FROM load_forecasts").fetchall())
+        p50 = conn.execute("SELECT avg(p50_mw) FROM load_forecast_values WHERE forecast_id = %s",
+                           (issued.id,)).fetchone()
+        accuracy = forecast_accuracy(conn, NOW + timedelta(days=3), days=5, substation=code)
+        with pytest.raises(RegieError, match="no substation 'SIM-NOPE'"):
+            run_network_forecast(conn, provider, NOW, substation="SIM-NOPE")
+    assert scopes == {issued.id: f"substation:{code}", network_issued.id: "network"}
+    assert 0 < own.mean() < network.mean() / 2  # one of four substations
+    assert p50 is not None and abs(float(p50[0]) / own.mean() - 1) < 0.5  # its own scale, not the network's
+    assert [a["horizon_from_h"] for a in accuracy] == [1, 25, 49]
+    assert all(a["mape"] < 15 for a in accuracy)
 
 
 def test_file_weather_and_observations(db: Database, tmp_path: Path) -> None:
