@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(**overrides)
         logging.basicConfig(level=settings.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("factur-x").setLevel(logging.WARNING)  # two INFO lines per document otherwise
         handler: Handler = args.handler
         return handler(args, settings)
     except RegieError as exc:
