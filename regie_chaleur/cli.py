@@ -681,7 +681,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         uvicorn.run("regie_chaleur.api.asgi:app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", proxy_headers=True)
         return 0
-    _serve(db, host, port)
+    _serve(db, host, port, request_threads=settings.http_threads)
     return 0
 
 
@@ -712,12 +712,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                     substation_count=args.substations, modbus_port=args.modbus_port)
 
 
-def _serve(db: Database, host: str, port: int, *, close_on_shutdown: bool = True) -> None:
+def _serve(db: Database, host: str, port: int, *, close_on_shutdown: bool = True, request_threads: int = 1) -> None:
     import uvicorn
 
     from regie_chaleur.api.app import create_app
 
-    app = create_app(db, on_shutdown=db.close if close_on_shutdown else None)
+    app = create_app(db, on_shutdown=db.close if close_on_shutdown else None, request_threads=request_threads)
     print(f"regie-chaleur: serving on http://{host}:{port}/ (API docs: http://{host}:{port}/api/docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
 

@@ -423,7 +423,8 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
                           f"{subs[0].spec.port}-{subs[-1].spec.port + 2} and polled by the collector; faults on "
                           f"{', '.join(FAULTS)}")
             print(accounts_text(h, p), flush=True)
-            _serve(db, h, p, close_on_shutdown=False)  # the live parts still write while stopping
+            # close_on_shutdown=False: the live parts still write while stopping
+            _serve(db, h, p, close_on_shutdown=False, request_threads=settings.http_threads)
     finally:
         db.close()
     progress.step("stopped")

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="address the web server listens on")
     http_port: int = Field(8000, ge=1, le=65535, description="port the web server listens on")
     http_workers: int = Field(1, ge=1, le=64, description="web server worker processes (needs REGIE_DATABASE_URL)")
+    http_threads: int = Field(
+        1, ge=1, le=64, description="requests handled at once by one worker process (its threads share Python's "
+        "GIL: under load, more threads starve each other; add worker processes instead)")
     pool_min_size: int = Field(1, ge=0, description="database pool: connections kept open")
     pool_max_size: int = Field(10, ge=1, description="database pool: connections at most")
     log_level: str = Field("INFO", description="logging level")

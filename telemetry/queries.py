@@ -37,12 +37,16 @@ def read_registers_at(conn: psycopg.Connection, device_ids: Sequence[int], insta
     if not by_instant:
         return {}
     # one branch per instant with its own time bounds, so that the planner keeps only the chunks
-    # around each instant (a join on the instants would plan against every chunk of the hypertable)
+    # around each instant (a join on the instants would plan against every chunk of the hypertable);
+    # in it, one backward probe of the (device_id, time) key per device, which stops at the first
+    # trustworthy sample instead of reading and sorting the whole window
     branch = sql.SQL(
-        """(SELECT DISTINCT ON (device_id) device_id, %s::timestamptz AS at, time, {col} AS value
-            FROM substation_samples
-            WHERE device_id = ANY(%s) AND time <= %s AND time > %s AND {q} = ANY(%s)
-            ORDER BY device_id, time DESC)""").format(col=sql.Identifier(quantity), q=sql.Identifier(f"{quantity}_q"))
+        """(SELECT d.id, %s::timestamptz AS at, s.time, s.value FROM unnest(%s::bigint[]) AS d(id)
+            CROSS JOIN LATERAL (
+                SELECT time, {col} AS value FROM substation_samples
+                WHERE device_id = d.id AND time <= %s AND time > %s AND {q} = ANY(%s)
+                ORDER BY time DESC LIMIT 1) AS s)""").format(col=sql.Identifier(quantity),
+                                                            q=sql.Identifier(f"{quantity}_q"))
     params: list[object] = []
     for at, devices in by_instant.items():
         params += [at, devices, at, at - window, READABLE]

@@ -160,11 +160,24 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
-    """Build the app around an open database; ``on_shutdown`` runs when the server stops."""
+def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None,
+               request_threads: int | None = None) -> FastAPI:
+    """Build the app around an open database; ``on_shutdown`` runs when the server stops.
+
+    ``request_threads``: how many requests the process handles at once (the threads that run the
+    handlers, which all read the database synchronously); None keeps the server's default (40).
+    Measured on a loaded 2-core machine, several threads in one process hand Python's GIL to each other
+    so unfairly that a request ready to go on waits for seconds behind the others; one thread per
+    process, and as many processes as the machine takes, keeps every request's wait in line with the
+    queue (see ``bench/web``).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if request_threads is not None:
+            import anyio.to_thread
+
+            anyio.to_thread.current_default_thread_limiter().total_tokens = request_threads
         yield
         if on_shutdown is not None:
             on_shutdown()

@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from regie_chaleur.web.security import Role, Session, User, csrf_ok, load_session, user_for_token
 
@@ -74,7 +75,7 @@ def require(area: Area) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency admitting the roles of ``area`` (401 without credentials, 403 with the wrong role,
     403 for an unsafe cookie request without the CSRF token)."""
     async def dependency(request: Request) -> Principal:
-        principal = identify(request)
+        principal = await run_in_threadpool(identify, request)  # a database read: not on the event loop
         if principal is None:
             raise LoginRequiredError(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         if principal.user.role not in AREAS[area]:

@@ -51,7 +51,11 @@ def _points(conn: psycopg.Connection, subscriber_id: int) -> list[dict[str, Any]
 
 
 def _point(conn: psycopg.Connection, subscriber_id: int, code: str | None) -> dict[str, Any]:
-    points = _points(conn, subscriber_id)
+    return _choose(_points(conn, subscriber_id), code)
+
+
+def _choose(points: list[dict[str, Any]], code: str | None) -> dict[str, Any]:
+    """The delivery point ``code`` among the subscriber's ``points`` (the first without a code)."""
     if not points:
         raise HTTPException(404, "aucun point de livraison")
     if code is None:
@@ -134,7 +138,7 @@ def consumption(request: Request, db: DbDep, principal: PortalDep, point: str | 
     scope = _scope(principal)
     with db.pool.connection() as conn:
         points = _points(conn, scope)
-        chosen = _point(conn, scope, point) if points else None
+        chosen = _choose(points, point) if points else None
         indexes = monthly_indexes(conn, chosen) if chosen else []
         disclosure = read_disclosure(conn, chosen["network"], date.today().year) if chosen else None
     return page(request, "portal/consumption.html", title="Ma consommation", points=points, point=chosen,

@@ -32,5 +32,5 @@ def site(db: Database) -> Iterator[tuple[Database, str]]:
                              ("abonne-un", "subscriber", "ABO-1"), ("abonne-deux", "subscriber", "ABO-2"),
                              ("administratrice", "admin", None)):
         account(db, role, sub, login=login)
-    with serve(create_app(db)) as base:
+    with serve(create_app(db, request_threads=1)) as base:  # one request at a time, as `serve` runs it
         yield db, base

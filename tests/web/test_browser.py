@@ -59,7 +59,7 @@ def site(db: Database) -> Iterator[tuple[Database, str]]:
     for login, role, sub in (("operatrice", "operator", None), ("facturation", "billing", None),
                              ("abonne-un", "subscriber", "ABO-1"), ("administratrice", "admin", None)):
         account(db, role, sub, login=login)
-    with serve(create_app(db)) as base:
+    with serve(create_app(db, request_threads=1)) as base:  # one request at a time, as `serve` runs it
         yield db, base
 
 
