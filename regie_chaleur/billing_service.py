@@ -23,7 +23,7 @@ from billing.credit import CreditResult, credit_invoice
 from billing.errors import FieldError, ValidationError
 from billing.model import Period
 from billing.money import round_to
-from billing.periods import boundary
+from billing.periods import add_months, boundary
 from billing.records import write_remote_readings
 from billing.runs import (
     DegreeDays,
@@ -81,6 +81,7 @@ def refresh_boundary_readings(conn: psycopg.Connection, month: date, contract_id
 
 
 DJU_CACHE_S = 3600.0  # a past period's degree days do not change; the current one moves slowly
+DJU_PREFETCH_MONTHS = 25  # read around a cache miss: 13 months and the same months a year earlier
 _dju_cache: dict[tuple[str, str, Period], tuple[float, Decimal | None]] = {}
 
 
@@ -88,8 +89,10 @@ def degree_days_source(conn: psycopg.Connection, *, cached: bool = False) -> Deg
     """DJU [K·day] of a network over a period: weather observations first, else the network's outdoor
     sensors; None when fewer than 90 % of the period's days have temperatures.
 
-    ``cached``: keep each value an hour in this process, for display (averaging a whole network's sensors
-    over a month reads every one of its devices' days); billing always reads afresh.
+    ``cached``: for display. A miss reads the daily temperatures of the :data:`DJU_PREFETCH_MONTHS`
+    months before and after the period in one pass (a consumption chart asks for 13 months and the same
+    months a year earlier; averaging a whole network's sensors reads every one of its devices' days)
+    and keeps every month's value an hour in this process. Billing always reads afresh.
     """
     database = str(conn.info.dsn)
 
@@ -100,30 +103,56 @@ def degree_days_source(conn: psycopg.Connection, *, cached: bool = False) -> Deg
         kept = _dju_cache.get(key)
         if kept is not None and time.monotonic() - kept[0] < DJU_CACHE_S:
             return kept[1]
-        value = _dju(conn, network, period)
-        _dju_cache[key] = (time.monotonic(), value)
-        return value
+        first = add_months(period.start.replace(day=1), -DJU_PREFETCH_MONTHS)
+        last = add_months(period.end.replace(day=1), DJU_PREFETCH_MONTHS)
+        days = _daily_temperatures(conn, network, first, last)
+        now = time.monotonic()
+        _dju_cache[key] = (now, _dju_of(days, period))
+        month = first
+        while month < last:  # the months around it, for the next calls
+            whole = Period(month, add_months(month, 1))
+            if whole != period:
+                _dju_cache[(database, network, whole)] = (now, _dju_of(days, whole))
+            month = whole.end
+        return _dju_cache[key][1]
     return dju
+
+
+DailyTemperatures = tuple[dict[date, tuple[float, float]], dict[date, tuple[float, float]]]
+
+
+def _daily_temperatures(conn: psycopg.Connection, network: str, start: date, end: date) -> DailyTemperatures:
+    """Daily minimum and maximum outdoor temperature [°C] over [start, end) (Europe/Paris days): from
+    the weather observations, and from the mean of the network's sensors."""
+    observed = conn.execute(
+        """SELECT (time AT TIME ZONE 'Europe/Paris')::date AS day, min(temperature), max(temperature)
+           FROM weather_observations WHERE time >= %s AND time < %s GROUP BY 1""",
+        (boundary(start), boundary(end))).fetchall()
+    sensors = conn.execute(
+        """SELECT d.day, avg(d.t_outdoor_min), avg(d.t_outdoor_max) FROM substation_daily d
+           JOIN devices dv ON dv.id = d.device_id JOIN substations s ON s.id = dv.substation_id
+           WHERE s.network = %s AND d.day >= %s AND d.day < %s AND d.t_outdoor_min IS NOT NULL
+           GROUP BY d.day""", (network, start, end)).fetchall()
+    return ({r[0]: (float(r[1]), float(r[2])) for r in observed},
+            {r[0]: (float(r[1]), float(r[2])) for r in sensors})
 
 
 def _dju(conn: psycopg.Connection, network: str, period: Period) -> Decimal | None:
     """DJU [K·day] of ``network`` over ``period`` (see :func:`degree_days_source`)."""
-    lo, hi = boundary(period.start), boundary(period.end)
-    rows = conn.execute(
-        """SELECT (time AT TIME ZONE 'Europe/Paris')::date AS day, min(temperature), max(temperature)
-           FROM weather_observations WHERE time >= %s AND time < %s GROUP BY 1""", (lo, hi)).fetchall()
-    if len(rows) < 0.9 * period.days:
-        rows = conn.execute(
-            """SELECT d.day, avg(d.t_outdoor_min), avg(d.t_outdoor_max) FROM substation_daily d
-               JOIN devices dv ON dv.id = d.device_id JOIN substations s ON s.id = dv.substation_id
-               WHERE s.network = %s AND d.day >= %s AND d.day < %s AND d.t_outdoor_min IS NOT NULL
-               GROUP BY d.day""", (network, period.start, period.end)).fetchall()
-    if len(rows) < 0.9 * period.days:
-        return None
-    frame = pd.DataFrame(rows, columns=["day", "t_min", "t_max"]).astype({"t_min": float, "t_max": float})
-    per_day = daily_degree_days(frame["t_min"], frame["t_max"])
-    total = float(per_day.sum()) * period.days / len(rows)  # a missing day counts as the mean day
-    return round_to(Decimal(repr(total)), DJU_PLACES)
+    return _dju_of(_daily_temperatures(conn, network, period.start, period.end), period)
+
+
+def _dju_of(days: DailyTemperatures, period: Period) -> Decimal | None:
+    """DJU [K·day] over ``period`` from the observations' days when they cover 90 % of it, else from
+    the sensors' days; None when neither does."""
+    for source in days:
+        rows = [(day, *t) for day, t in source.items() if period.start <= day < period.end]
+        if len(rows) >= 0.9 * period.days:
+            frame = pd.DataFrame(rows, columns=["day", "t_min", "t_max"])
+            per_day = daily_degree_days(frame["t_min"], frame["t_max"])
+            total = float(per_day.sum()) * period.days / len(rows)  # a missing day counts as the mean day
+            return round_to(Decimal(repr(total)), DJU_PLACES)
+    return None
 
 
 def bill_month(conn: psycopg.Connection, month: date, *, actor: str, simulate_only: bool,
