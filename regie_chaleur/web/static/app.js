@@ -79,7 +79,9 @@
                     paths: s.line ? undefined : shifted(bars, offset), points: { show: !!s.line },
                     value: (u, v) => (v == null ? "—" : fmt.format(v) + " " + (s.unit || "")) });
     }
-    return { series: series, scales: { x: { time: false, range: (u) => [-0.6, data.labels.length - 0.4] } },
+    // bars start at zero: a bar's height is the quantity, an axis cut above zero would exaggerate it
+    return { series: series, scales: { x: { time: false, range: (u) => [-0.6, data.labels.length - 0.4] },
+                                       y: { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } },
              axes: [{ values: (u, splits) => splits.map((i) => (Number.isInteger(i) && data.labels[i]) || ""),
                       splits: () => data.labels.map((_, i) => i) },
                     { values: axisValues(data.series[0] && data.series[0].unit), size: 95 }],
