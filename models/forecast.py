@@ -159,8 +159,9 @@ def design(frame: pd.DataFrame, config: ForecastConfig) -> tuple[np.ndarray, lis
         names += ["school_holiday"] + [f"school_holiday_h{h}" for h in range(24)]
     if config.amplitude_window_h:
         degree = np.maximum(0.0, config.profile_limit_c - temps[f"ema{int(config.half_lives_h[1])}"].to_numpy())
-        for a, series in diurnal_amplitudes(frame["temperature"], config.amplitude_window_h,
-                                     config.amplitude_half_life_h).items():
+        amplitudes = diurnal_amplitudes(frame["temperature"], config.amplitude_window_h,
+                                        config.amplitude_half_life_h)
+        for a, series in amplitudes.items():
             blocks.append(np.column_stack([series.to_numpy(), series.to_numpy() * degree]))
             names += [f"{a}", f"{a}_degree"]
     for fn in (np.sin, np.cos):

@@ -105,54 +105,62 @@ def degree_days_source(conn: psycopg.Connection, *, cached: bool = False) -> Deg
             return kept[1]
         first = add_months(period.start.replace(day=1), -DJU_PREFETCH_MONTHS)
         last = add_months(period.end.replace(day=1), DJU_PREFETCH_MONTHS)
-        days = _daily_temperatures(conn, network, first, last)
+        observed, sensors = _observed_days(conn, first, last), _sensor_days(conn, network, first, last)
+
+        def value(p: Period) -> Decimal | None:
+            found = _dju_of(observed, p)
+            return found if found is not None else _dju_of(sensors, p)
+
         now = time.monotonic()
-        _dju_cache[key] = (now, _dju_of(days, period))
+        _dju_cache[key] = (now, value(period))
         month = first
         while month < last:  # the months around it, for the next calls
             whole = Period(month, add_months(month, 1))
             if whole != period:
-                _dju_cache[(database, network, whole)] = (now, _dju_of(days, whole))
+                _dju_cache[(database, network, whole)] = (now, value(whole))
             month = whole.end
         return _dju_cache[key][1]
     return dju
 
 
-DailyTemperatures = tuple[dict[date, tuple[float, float]], dict[date, tuple[float, float]]]
+Days = dict[date, tuple[float, float]]  # day -> (minimum, maximum) outdoor temperature [°C]
 
 
-def _daily_temperatures(conn: psycopg.Connection, network: str, start: date, end: date) -> DailyTemperatures:
-    """Daily minimum and maximum outdoor temperature [°C] over [start, end) (Europe/Paris days): from
-    the weather observations, and from the mean of the network's sensors."""
-    observed = conn.execute(
+def _observed_days(conn: psycopg.Connection, start: date, end: date) -> Days:
+    """The weather observations' daily minimum and maximum over [start, end) (Europe/Paris days)."""
+    rows = conn.execute(
         """SELECT (time AT TIME ZONE 'Europe/Paris')::date AS day, min(temperature), max(temperature)
            FROM weather_observations WHERE time >= %s AND time < %s GROUP BY 1""",
         (boundary(start), boundary(end))).fetchall()
-    sensors = conn.execute(
+    return {r[0]: (float(r[1]), float(r[2])) for r in rows}
+
+
+def _sensor_days(conn: psycopg.Connection, network: str, start: date, end: date) -> Days:
+    """The mean of the network's outdoor sensors' daily minimum and maximum over [start, end)."""
+    rows = conn.execute(
         """SELECT d.day, avg(d.t_outdoor_min), avg(d.t_outdoor_max) FROM substation_daily d
            JOIN devices dv ON dv.id = d.device_id JOIN substations s ON s.id = dv.substation_id
            WHERE s.network = %s AND d.day >= %s AND d.day < %s AND d.t_outdoor_min IS NOT NULL
            GROUP BY d.day""", (network, start, end)).fetchall()
-    return ({r[0]: (float(r[1]), float(r[2])) for r in observed},
-            {r[0]: (float(r[1]), float(r[2])) for r in sensors})
+    return {r[0]: (float(r[1]), float(r[2])) for r in rows}
 
 
 def _dju(conn: psycopg.Connection, network: str, period: Period) -> Decimal | None:
-    """DJU [K·day] of ``network`` over ``period`` (see :func:`degree_days_source`)."""
-    return _dju_of(_daily_temperatures(conn, network, period.start, period.end), period)
+    """DJU [K·day] of ``network`` over ``period`` (see :func:`degree_days_source`): the sensors are
+    read only when the observations fall short."""
+    value = _dju_of(_observed_days(conn, period.start, period.end), period)
+    return value if value is not None else _dju_of(_sensor_days(conn, network, period.start, period.end), period)
 
 
-def _dju_of(days: DailyTemperatures, period: Period) -> Decimal | None:
-    """DJU [K·day] over ``period`` from the observations' days when they cover 90 % of it, else from
-    the sensors' days; None when neither does."""
-    for source in days:
-        rows = [(day, *t) for day, t in source.items() if period.start <= day < period.end]
-        if len(rows) >= 0.9 * period.days:
-            frame = pd.DataFrame(rows, columns=["day", "t_min", "t_max"])
-            per_day = daily_degree_days(frame["t_min"], frame["t_max"])
-            total = float(per_day.sum()) * period.days / len(rows)  # a missing day counts as the mean day
-            return round_to(Decimal(repr(total)), DJU_PLACES)
-    return None
+def _dju_of(days: Days, period: Period) -> Decimal | None:
+    """DJU [K·day] over ``period`` from ``days`` when they cover 90 % of it, else None."""
+    rows = [(day, *t) for day, t in days.items() if period.start <= day < period.end]
+    if len(rows) < 0.9 * period.days:
+        return None
+    frame = pd.DataFrame(rows, columns=["day", "t_min", "t_max"])
+    per_day = daily_degree_days(frame["t_min"], frame["t_max"])
+    total = float(per_day.sum()) * period.days / len(rows)  # a missing day counts as the mean day
+    return round_to(Decimal(repr(total)), DJU_PLACES)
 
 
 def bill_month(conn: psycopg.Connection, month: date, *, actor: str, simulate_only: bool,

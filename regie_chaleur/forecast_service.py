@@ -33,14 +33,14 @@ WHERE h.bucket >= %(lo)s AND h.bucket < %(hi)s
   AND (%(sub)s::text IS NULL OR dp.substation_id = (SELECT id FROM substations WHERE code = %(sub)s))
 GROUP BY h.bucket ORDER BY h.bucket
 """
+SENSOR_SQL = """SELECT bucket, avg(t_outdoor) FROM substation_hourly
+                WHERE bucket >= %(lo)s AND bucket < %(hi)s AND t_outdoor IS NOT NULL GROUP BY 1"""
 NETWORK = "network"
 
 
 def scope_of(substation: str | None) -> str:
     """The stored scope of a forecast: ``network``, or ``substation:CODE``."""
     return NETWORK if substation is None else f"substation:{substation}"
-SENSOR_SQL = """SELECT bucket, avg(t_outdoor) FROM substation_hourly
-                WHERE bucket >= %(lo)s AND bucket < %(hi)s AND t_outdoor IS NOT NULL GROUP BY 1"""
 
 
 def read_history(conn: psycopg.Connection, start: datetime, end: datetime, substation: str | None = None
