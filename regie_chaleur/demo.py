@@ -309,7 +309,7 @@ def _apply_fault(server: object, fault: str) -> None:
 def live(db: Database, settings: Settings, subs: list[DemoSubstation], counters: Counters | None) -> Iterator[None]:
     """The simulated substations and the collector polling them, in one event loop thread."""
     from regie_chaleur.telemetry_service import Shard, poll_settings, profiles_for, read_device_configs
-    from telemetry.collector import Collector
+    from telemetry.collector import Collector, connector
     from telemetry.simulator.fleet import Simulator
 
     profiles = profiles_for(settings)
@@ -328,7 +328,7 @@ def live(db: Database, settings: Settings, subs: list[DemoSubstation], counters:
             _apply_fault(server, FAULTS[spec.code])
     with db.pool.connection() as conn:
         devices = read_device_configs(conn, profiles, Shard(0, 1))
-    collector = Collector(devices, db.pool, settings.data_dir / "demo-collector-buffer.sqlite",
+    collector = Collector(devices, connector(db.url), settings.data_dir / "demo-collector-buffer.sqlite",
                           poll_settings(settings))
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

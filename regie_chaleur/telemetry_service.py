@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from regie_chaleur.errors import RegieError
 from regie_chaleur.settings import Settings
-from telemetry.collector import Collector
+from telemetry.collector import Collector, connection_options, connector
 from telemetry.poller import DeviceConfig, PollSettings
 from telemetry.profiles import Profile, get_profile, load_profiles
 from telemetry.simulator.fleet import SimulatedSubstationSpec, Simulator
@@ -63,14 +62,12 @@ def poll_settings(settings: Settings) -> PollSettings:
 def run_collector(settings: Settings, url: str, shard: Shard) -> int:
     """Run the collector for this shard until SIGTERM/SIGINT; flushes before returning."""
     profiles = profiles_for(settings)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, **connection_options()) as conn:  # type: ignore[arg-type]
         devices = read_device_configs(conn, profiles, shard)
     if not devices:
         log.warning("no enabled device in shard %d/%d of the registry", shard.index, shard.count)
-    pool = ConnectionPool(url, min_size=0, max_size=2, kwargs={"autocommit": True}, timeout=5, open=True,
-                          name="collector")
     buffer = settings.data_dir / f"collector-buffer-{shard.index}-of-{shard.count}.sqlite"
-    collector = Collector(devices, pool, buffer, poll_settings(settings),
+    collector = Collector(devices, connector(url), buffer, poll_settings(settings),
                           metrics_port=settings.collector_metrics_port,
                           buffer_max_samples=settings.collector_buffer_max_samples)
 
@@ -82,10 +79,7 @@ def run_collector(settings: Settings, url: str, shard: Shard) -> int:
               f"buffer {buffer}", flush=True)
         await collector.run()
 
-    try:
-        asyncio.run(main())
-    finally:
-        pool.close()
+    asyncio.run(main())
     return 0
 
 

@@ -107,6 +107,12 @@ class StoreAndForwardBuffer:
                 self._samples -= int(row[0])
         log.error("database rejected batch %d, moved to the buffer's quarantine table: %s", batch_id, reason)
 
+    def oldest_age_s(self) -> float:
+        """[s] since the oldest waiting batch was buffered (0 when empty)."""
+        with self._lock:
+            row = self._db.execute("SELECT min(created) FROM batches").fetchone()
+        return max(0.0, time.time() - float(row[0])) if row and row[0] is not None else 0.0
+
     @property
     def quarantined_batches(self) -> int:
         with self._lock:

@@ -1,24 +1,38 @@
-"""The collector: pollers for every endpoint, a forwarder thread, health and metrics.
+"""The collector: pollers for every endpoint, a spooler and a forwarder thread, health and metrics.
 
-Data path: poller → in-memory queue → (every ``flush_interval_s``) a batch appended to the durable
-buffer → forwarded to the database oldest first, deleted once committed. On SIGTERM (:meth:`stop`)
-the pollers are cancelled, what is queued is appended to the buffer and the buffer is forwarded
-until empty or ``shutdown_timeout_s``; anything left stays in the file for the next start.
+Data path: poller → in-memory queue → (every ``flush_interval_s``, by the spooler thread) a batch
+appended to the durable buffer → (the forwarder thread) written to the database oldest first, deleted
+once committed. The spooler never touches the database, so whatever the database does (refuses,
+resets, or hangs with its connections open and no byte passing) readings reach the disk within a
+flush interval.
+
+Every database write runs under a watchdog: a write that has not finished within ``write_timeout_s``
+is abandoned (its socket is shut down, which fails the blocked call at once) and retried later, its
+batch still in the buffer. Connections are opened with :func:`connection_options` (connect timeout,
+TCP keepalives, statement timeout). An outage is logged once when it starts and once when it ends.
+
+On SIGTERM (:meth:`Collector.request_stop`) the pollers end, the queue is spooled to the buffer, and the
+buffer is forwarded until empty or ``shutdown_timeout_s``; a write still running then is abandoned.
+What is left stays in the file for the next start, which a replay makes harmless (``ON CONFLICT DO
+NOTHING`` on the natural key).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import queue
+import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from telemetry.buffer import StoreAndForwardBuffer
 from telemetry.health import CollectorStats, prometheus_text
@@ -27,6 +41,10 @@ from telemetry.samples import Reading
 from telemetry.writer import write_health, write_readings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: opens a connection to the database, given the connect timeout [s] to use
+Connector = Callable[[int], psycopg.Connection]
 
 
 @dataclass(frozen=True)
@@ -37,8 +55,35 @@ class ForwardSettings:
     max_batch_readings: int = 5000
     retry_initial_s: float = 0.5  # [s] wait after a failed database write, doubled...
     retry_max_s: float = 10.0  # [s] ...up to this
+    write_timeout_s: float = 10.0  # [s] a write (or a wait for a connection) longer than this is abandoned
     health_every_s: float = 15.0  # [s] device health written to the database
-    shutdown_timeout_s: float = 30.0  # [s] forwarding allowed at shutdown
+    shutdown_timeout_s: float = 6.0  # [s] forwarding allowed at shutdown, the write in flight included
+
+
+def connector(url: str, write_timeout_s: float = ForwardSettings.write_timeout_s) -> Connector:
+    """A :data:`Connector` to ``url`` with :func:`connection_options`."""
+    options = connection_options(write_timeout_s)
+
+    def connect(timeout_s: int) -> psycopg.Connection:
+        return psycopg.connect(url, **{**options, "connect_timeout": timeout_s})  # type: ignore[arg-type]
+
+    return connect
+
+
+def connection_options(write_timeout_s: float = ForwardSettings.write_timeout_s) -> dict[str, object]:
+    """libpq options for the collector's connections: a dead or silent server is noticed in seconds.
+
+    Args:
+        write_timeout_s: [s] the forwarder's write limit; the server cancels a statement running longer.
+    """
+    return {
+        "autocommit": True,
+        "connect_timeout": 3,  # [s] the whole connection set-up
+        "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3, "keepalives_count": 3,
+        "tcp_user_timeout": int(write_timeout_s * 1000),  # [ms] unacknowledged data: the link is dead
+        "options": f"-c statement_timeout={int(write_timeout_s * 1000)} "
+                   f"-c idle_in_transaction_session_timeout={int(4 * write_timeout_s * 1000)}",
+    }
 
 
 @dataclass
@@ -53,82 +98,128 @@ class LatencyRecorder:
             self.values.append(seconds)
 
 
-class Forwarder(threading.Thread):
-    """Moves readings from the queue to the buffer and from the buffer to the database."""
+class WriteAbandoned(psycopg.OperationalError):
+    """A database call did not finish within its limit; its connection was shut down."""
 
-    def __init__(self, pool: ConnectionPool, buffer: StoreAndForwardBuffer, stats: CollectorStats,
-                 settings: ForwardSettings) -> None:
-        super().__init__(name="forwarder", daemon=True)
-        self.pool, self.buffer, self.stats, self.settings = pool, buffer, stats, settings
+
+def _shutdown_socket(conn: psycopg.Connection) -> None:
+    """Fail whatever call is blocked on ``conn`` at once: shut its socket down (both ways)."""
+    with contextlib.suppress(OSError, psycopg.Error, ValueError):
+        fd = conn.pgconn.socket
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+
+class Spooler(threading.Thread):
+    """Moves readings from the in-memory queue to the durable buffer, never waiting on the database."""
+
+    def __init__(self, buffer: StoreAndForwardBuffer, stats: CollectorStats, settings: ForwardSettings) -> None:
+        super().__init__(name="spooler", daemon=True)
+        self.buffer, self.stats, self.settings = buffer, stats, settings
         self.queue: queue.SimpleQueue[Reading] = queue.SimpleQueue()
-        self.latency = LatencyRecorder()
         self._stopping = threading.Event()
-        self._done = threading.Event()
-        self._retry_at = 0.0
-        self._retry_delay = settings.retry_initial_s
-        self._started_ns = time.monotonic_ns()
-        self._last_health = time.monotonic()
 
     def put(self, reading: Reading) -> None:
         self.queue.put(reading)
 
     def run(self) -> None:
-        deadline: float | None = None
-        while True:
-            self._drain_to_buffer()
-            self._forward()
-            if time.monotonic() - self._last_health >= self.settings.health_every_s:
-                self._write_health()
-            if self._stopping.is_set():
-                deadline = deadline or time.monotonic() + self.settings.shutdown_timeout_s
-                if (self.queue.empty() and self.buffer.pending_batches == 0) or time.monotonic() > deadline:
-                    self._drain_to_buffer()
-                    self._write_health()
-                    break
-            time.sleep(self.settings.flush_interval_s)
-        self._done.set()
+        while not self._stopping.wait(self.settings.flush_interval_s):
+            self.drain()
+        self.drain()
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Flush and forward what is left, then return (readings not forwarded stay buffered)."""
+    def stop(self) -> None:
+        """Spool what is queued, then return."""
         self._stopping.set()
-        self._retry_at = 0.0
-        self._done.wait(timeout)
+        self.join()
 
-    def _drain_to_buffer(self) -> None:
-        batch: list[Reading] = []
-        while len(batch) < self.settings.max_batch_readings:
-            try:
-                batch.append(self.queue.get_nowait())
-            except queue.Empty:
-                break
-        if batch:
+    def drain(self) -> None:
+        """Append everything queued to the buffer, in batches of at most ``max_batch_readings``."""
+        while True:
+            batch: list[Reading] = []
+            while len(batch) < self.settings.max_batch_readings:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            if not batch:
+                return
             self.stats.buffer_dropped_samples += self.buffer.append(batch)
             self.stats.batches_buffered += 1
-            if not self.queue.empty():
-                self._drain_to_buffer()
+
+
+class Forwarder(threading.Thread):
+    """Writes the buffer's batches to the database, oldest first, each write under a watchdog."""
+
+    def __init__(self, connect: Connector, buffer: StoreAndForwardBuffer, stats: CollectorStats,
+                 settings: ForwardSettings) -> None:
+        super().__init__(name="forwarder", daemon=True)
+        self.connect, self.buffer, self.stats, self.settings = connect, buffer, stats, settings
+        self._conn: psycopg.Connection | None = None  # the forwarder's own connection, opened on demand
+        self.latency = LatencyRecorder()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._done = threading.Event()
+        self._retry_at = 0.0
+        self._retry_delay = settings.retry_initial_s
+        self._started_ns = time.monotonic_ns()
+        self._last_health = time.monotonic()
+        self._outage_since: float | None = None  # monotonic start of the current outage
+        self._deadline: float | None = None  # monotonic end of the shutdown's forwarding
+        self._inflight: psycopg.Connection | None = None
+        self._inflight_lock = threading.Lock()
+
+    def run(self) -> None:
+        while True:
+            self._forward()
+            self.stats.oldest_pending_age_s = self.buffer.oldest_age_s()
+            if self._stopping.is_set():
+                if self.buffer.pending_batches == 0 or self._past_deadline():
+                    break
+            elif time.monotonic() - self._last_health >= self.settings.health_every_s:
+                self._write_health()
+            self._wake.wait(self.settings.flush_interval_s)
+            self._wake.clear()
+        if self.buffer.pending_batches == 0:
+            self._write_health()
+        self._close_connection()
+        self._done.set()
+
+    def stop(self) -> None:
+        """Forward what is left within ``shutdown_timeout_s``, then return (the rest stays buffered)."""
+        self._deadline = time.monotonic() + self.settings.shutdown_timeout_s
+        self._retry_at = 0.0
+        self._stopping.set()
+        self._wake.set()
+        if not self._done.wait(self.settings.shutdown_timeout_s):
+            with self._inflight_lock:  # a write still blocked: abandon it now
+                if self._inflight is not None:
+                    _shutdown_socket(self._inflight)
+            self._done.wait(2.0)
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _forward(self) -> None:
-        while self.buffer.pending_batches and time.monotonic() >= self._retry_at:
+        while self.buffer.pending_batches and time.monotonic() >= self._retry_at and not self._past_deadline():
             item = self.buffer.oldest()
             if item is None:
                 return
             batch_id, readings = item
             try:
-                with self.pool.connection() as conn:
-                    result = write_readings(conn, readings)
+                result = self._bounded(lambda conn, rs=readings: write_readings(conn, rs))  # type: ignore[misc]
             except (psycopg.DataError, psycopg.IntegrityError) as exc:  # this batch is bad, not the link
                 self.stats.db_write_failures += 1
                 self.buffer.quarantine(batch_id, str(exc).strip()[:1000])
                 continue
-            except psycopg.Error as exc:  # connection lost, pool timeout: the database is away
+            except psycopg.Error as exc:  # refused, reset, hung: the database is away
                 self.stats.db_write_failures += 1
-                log.warning("database write failed, keeping %d readings buffered (retry in %.1f s): %s",
-                            len(readings), self._retry_delay, str(exc).strip().splitlines()[0] if str(exc) else exc)
-                self._retry_at = time.monotonic() + self._retry_delay
-                self._retry_delay = min(self._retry_delay * 2, self.settings.retry_max_s)
+                self._database_down(exc, len(readings))
                 return
             self.buffer.delete(batch_id)
-            self._retry_delay = self.settings.retry_initial_s
+            self._database_up()
             self.stats.rows_committed += result.rows_inserted
             self.stats.samples_committed += result.samples
             now = time.monotonic_ns()
@@ -136,21 +227,88 @@ class Forwarder(threading.Thread):
                 if r.received_ns >= self._started_ns:  # readings of an earlier process have another clock
                     self.latency.add((now - r.received_ns) / 1e9)
 
+    def _bounded(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run ``work`` on the forwarder's connection (opened if needed); abandon it after
+        ``write_timeout_s``, or at the shutdown's deadline, whichever comes first.
+
+        Raises:
+            WriteAbandoned: the limit passed (the connection is dropped, the batch stays buffered).
+            psycopg.Error: the database refused or the link broke (the connection is dropped).
+        """
+        limit = self.settings.write_timeout_s
+        if self._deadline is not None:
+            limit = max(0.1, min(limit, self._deadline - time.monotonic()))
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            self._close_connection()
+            conn = self._conn = self.connect(max(2, int(limit)))
+        fired = threading.Event()
+
+        def abandon() -> None:
+            fired.set()
+            _shutdown_socket(conn)
+
+        timer = threading.Timer(limit, abandon)
+        timer.daemon = True
+        with self._inflight_lock:
+            self._inflight = conn
+        timer.start()
+        try:
+            return work(conn)
+        except psycopg.OperationalError as exc:
+            self._close_connection()
+            if fired.is_set():
+                raise WriteAbandoned(f"no answer from the database within {limit:g} s") from exc
+            raise
+        finally:
+            timer.cancel()
+            with self._inflight_lock:
+                self._inflight = None
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                self._conn.close()
+            self._conn = None
+
+    def _database_down(self, exc: BaseException, readings: int) -> None:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            self.stats.database_up = False
+            log.warning("database unavailable (%s): readings are kept in the buffer (%s) and forwarded when it "
+                        "returns", first_line, self.buffer.path)
+        else:
+            log.debug("database still unavailable (%s), %d readings waiting", first_line, readings)
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, self.settings.retry_max_s)
+
+    def _database_up(self) -> None:
+        self._retry_delay = self.settings.retry_initial_s
+        if self._outage_since is not None:
+            log.warning("database available again after %.0f s: forwarding %d buffered batches",
+                        time.monotonic() - self._outage_since, self.buffer.pending_batches)
+            self._outage_since = None
+            self.stats.database_up = True
+
     def _write_health(self) -> None:
         self._last_health = time.monotonic()
+        if self._outage_since is not None and not self._stopping.is_set():
+            return  # the next successful write brings the database back; health can wait for it
         rows = [(h.device_id, h.last_success, h.last_attempt, h.polls, h.successes, h.consecutive_failures,
-                 h.last_latency_s, h.latency_sum_s / h.successes if h.successes else None, h.last_error)
+                 h.last_latency_s, h.latency_sum_s / h.successes if h.successes else None, h.last_error,
+                 h.last_error_kind, h.last_failure)
                 for h in list(self.stats.devices.values())]
         try:
-            write_health(self.pool, rows)
+            self._bounded(lambda conn: write_health(conn, rows))
         except psycopg.Error as exc:
-            log.info("device health not written (database away): %s", exc)
+            log.info("device health not written (database away): %s", str(exc).strip()[:200])
 
 
 class Collector:
     """Polls a fleet of devices and streams their readings into the database."""
 
-    def __init__(self, devices: Sequence[DeviceConfig], pool: ConnectionPool, buffer_path: Path,
+    def __init__(self, devices: Sequence[DeviceConfig], connect: Connector, buffer_path: Path,
                  poll: PollSettings | None = None, forward: ForwardSettings | None = None,
                  metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
                  buffer_max_samples: int = 20_000_000) -> None:
@@ -158,7 +316,9 @@ class Collector:
         self.poll_settings = poll or PollSettings()
         self.stats = CollectorStats()
         self.buffer = StoreAndForwardBuffer(buffer_path, buffer_max_samples)
-        self.forwarder = Forwarder(pool, self.buffer, self.stats, forward or ForwardSettings())
+        self.forward_settings = forward or ForwardSettings()
+        self.spooler = Spooler(self.buffer, self.stats, self.forward_settings)
+        self.forwarder = Forwarder(connect, self.buffer, self.stats, self.forward_settings)
         self.metrics_port, self.metrics_host = metrics_port, metrics_host
         self._stop: asyncio.Event | None = None
 
@@ -169,10 +329,11 @@ class Collector:
         return groups
 
     async def run(self) -> None:
-        """Run until :meth:`request_stop`; then flush and forward before returning."""
+        """Run until :meth:`request_stop`; then spool and forward before returning."""
         self._stop = asyncio.Event()
+        self.spooler.start()
         self.forwarder.start()
-        pollers = [EndpointPoller(h, p, devs, self.poll_settings, self.forwarder.put, self.stats)
+        pollers = [EndpointPoller(h, p, devs, self.poll_settings, self.spooler.put, self.stats)
                    for (h, p), devs in self.endpoints().items()]
         tasks = [asyncio.create_task(p.run(), name=f"poll {p.host}:{p.port}") for p in pollers]
         server = await self._start_metrics() if self.metrics_port is not None else None
@@ -184,16 +345,17 @@ class Collector:
                 poller.stop()
             for t in tasks:
                 t.cancel()
-            # bounded: a client that does not honour the cancellation must not hold the shutdown
-            _, stuck = await asyncio.wait(tasks, timeout=10)
-            if stuck:
-                log.warning("%d poller(s) did not stop within 10 s; shutting down without them", len(stuck))
+            _, stuck = await asyncio.wait(tasks, timeout=5) if tasks else (set(), set())
+            if stuck:  # a poller ends at its next step after a cancellation; this is a bug if it shows
+                log.error("%d poller(s) did not stop within 5 s of their cancellation", len(stuck))
             if server is not None:
                 server.close()
+            await asyncio.to_thread(self.spooler.stop)  # from here every reading is on disk
             await asyncio.to_thread(self.forwarder.stop)
             log.info("collector stopped: %d values emitted, %d values committed, %d batches left in the buffer",
                      self.stats.samples_emitted, self.stats.samples_committed, self.buffer.pending_batches)
-            self.buffer.close()
+            if not self.forwarder.is_alive():
+                self.buffer.close()
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to stop (safe from a signal handler running in the loop)."""
@@ -207,6 +369,7 @@ class Collector:
                 while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
                     pass
                 if request.split(b" ")[1:2] == [b"/metrics"]:
+                    self.stats.oldest_pending_age_s = self.buffer.oldest_age_s()
                     body = prometheus_text(self.stats, self.buffer.pending_batches,
                                            list(self.forwarder.latency.values)).encode()
                     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
@@ -219,4 +382,6 @@ class Collector:
             finally:
                 writer.close()
 
-        return await asyncio.start_server(handle, self.metrics_host, self.metrics_port)
+        server = await asyncio.start_server(handle, self.metrics_host, self.metrics_port)
+        self.metrics_port = int(server.sockets[0].getsockname()[1])  # the system's choice when asked for 0
+        return server

@@ -22,7 +22,9 @@ class DeviceHealth:
     last_attempt: datetime | None = None
     last_latency_s: float | None = None  # [s] request to response
     latency_sum_s: float = 0.0  # [s] over successes
-    last_error: str | None = None
+    last_error: str | None = None  # French, for operators: the real cause of the last failure
+    last_error_kind: str | None = None  # timeout, reset, refused, exception, wrong_transaction_id... (telemetry.link)
+    last_failure: datetime | None = None
 
     def record_success(self, when: datetime, latency_s: float) -> None:
         self.polls += 1
@@ -32,10 +34,11 @@ class DeviceHealth:
         self.last_latency_s = latency_s
         self.latency_sum_s += latency_s
 
-    def record_failure(self, when: datetime, error: str) -> None:
+    def record_failure(self, when: datetime, kind: str, error: str) -> None:
         self.polls += 1
         self.consecutive_failures += 1
-        self.last_attempt = when
+        self.last_attempt = self.last_failure = when
+        self.last_error_kind = kind
         self.last_error = error[:500]
 
     @property
@@ -55,7 +58,14 @@ class CollectorStats:
     batches_buffered: int = 0
     buffer_dropped_samples: int = 0
     db_write_failures: int = 0
-    requests_sent: dict[int, int] = field(default_factory=dict)  # function code -> count
+    requests_sent: dict[int, int] = field(default_factory=dict)  # function code -> frames written to a socket
+    retried_ok: int = 0  # readings obtained by a retry after a failed attempt
+    database_up: bool = True  # the last database write succeeded (or none was tried yet)
+    oldest_pending_age_s: float = 0.0  # [s] age of the oldest reading waiting in the buffer
+
+    def count_frame(self, function: int) -> None:
+        """One request frame of ``function`` written to a socket."""
+        self.requests_sent[function] = self.requests_sent.get(function, 0) + 1
 
     def health(self, device_id: int, code: str) -> DeviceHealth:
         h = self.devices.get(device_id)
@@ -90,7 +100,16 @@ def prometheus_text(stats: CollectorStats, pending_batches: int, latencies: list
         "# HELP regie_collector_db_write_failures_total Failed database writes (batches kept in the buffer).",
         "# TYPE regie_collector_db_write_failures_total counter",
         f"regie_collector_db_write_failures_total {stats.db_write_failures}",
-        "# HELP regie_collector_requests_total Modbus requests sent, by function code.",
+        "# HELP regie_collector_buffer_oldest_age_seconds Age of the oldest reading waiting in the buffer.",
+        "# TYPE regie_collector_buffer_oldest_age_seconds gauge",
+        f"regie_collector_buffer_oldest_age_seconds {stats.oldest_pending_age_s:.1f}",
+        "# HELP regie_collector_database_up 1 when the last database write succeeded, 0 during an outage.",
+        "# TYPE regie_collector_database_up gauge",
+        f"regie_collector_database_up {int(stats.database_up)}",
+        "# HELP regie_collector_retried_ok_total Readings obtained by a retry after a failed attempt.",
+        "# TYPE regie_collector_retried_ok_total counter",
+        f"regie_collector_retried_ok_total {stats.retried_ok}",
+        "# HELP regie_collector_requests_total Modbus request frames written to a socket, by function code.",
         "# TYPE regie_collector_requests_total counter",
     ]
     lines += [f'regie_collector_requests_total{{function="{fc}"}} {n}' for fc, n in sorted(stats.requests_sent.items())]

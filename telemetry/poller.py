@@ -18,21 +18,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
-
 from telemetry.decode import CounterState, decode_bit, decode_registers, to_value
 from telemetry.health import CollectorStats
+from telemetry.link import READ_METHODS, Link, LinkFailure
 from telemetry.planning import Block, plan_blocks, stagger_offset
 from telemetry.profiles import Point, Profile
 from telemetry.quality import Quality
 from telemetry.samples import Reading
 
 log = logging.getLogger(__name__)
-logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # failures are counted in health, not logged per poll
 
-#: function code -> client method; nothing else is ever called on a client.
-READ_METHODS = {1: "read_coils", 2: "read_discrete_inputs", 3: "read_holding_registers", 4: "read_input_registers"}
+__all__ = ["READ_METHODS", "DeviceConfig", "EndpointPoller", "PollSettings", "decode_bits_block",
+           "decode_register_block"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ class _DeviceState:
 
 
 class EndpointPoller:
-    """Polls every block of every device behind one endpoint, on its schedule, forever."""
+    """Polls every block of every device behind one endpoint, on its schedule, until stopped."""
 
     def __init__(self, host: str, port: int, devices: Sequence[DeviceConfig], settings: PollSettings,
                  emit: Callable[[Reading], None], stats: CollectorStats) -> None:
@@ -83,16 +80,20 @@ class EndpointPoller:
         self.stats = stats
         self.devices = [_DeviceState(d, plan_blocks(d.profile)) for d in devices]
         timeouts = [d.timeout_s or settings.timeout_s for d in devices]
-        self.client = AsyncModbusTcpClient(host, port=port, timeout=max(timeouts) + 1.0, retries=0,
-                                           reconnect_delay=0, reconnect_delay_max=0)
+        self.link = Link(host, port, settings.connect_timeout_s, max(timeouts), stats.count_frame)
         self._stopped = False
         self._next_connect = 0.0  # monotonic time before which no connect is attempted
         self._backoff = settings.backoff_initial_s
+        self._connect_failure: LinkFailure | None = None  # why the last connect failed (kept through backoff)
         for d in devices:
             stats.health(d.device_id, d.code)
 
     async def run(self) -> None:
-        """Poll until cancelled; closes the connection on the way out."""
+        """Poll until cancelled or stopped; closes the connection on the way out.
+
+        A cancellation ends the task promptly wherever it lands: every library call is checked for a
+        cancellation it may have swallowed (see :mod:`telemetry.link`).
+        """
         loop = asyncio.get_running_loop()
         heap: list[tuple[float, int, int, int]] = []
         start = loop.time()
@@ -104,7 +105,8 @@ class EndpointPoller:
                 seq += 1
         heapq.heapify(heap)
         try:
-            while heap and not self._stopped:
+            while heap:
+                self._raise_if_cancelled()
                 due, seq, di, bi = heap[0]
                 delay = due - loop.time()
                 if delay > 0:
@@ -118,7 +120,7 @@ class EndpointPoller:
                     raise
                 except Exception as exc:  # top of a long-running loop: count, log, carry on
                     log.exception("device %s: unexpected error polling block %s", dev.config.code, block.start)
-                    self._failed(dev, block, f"internal error: {exc!r}")
+                    self._failed(dev, block, LinkFailure("internal", f"erreur interne : {exc!r}"))
                 nxt = due + block.interval_s
                 now = loop.time()
                 if nxt <= now:  # late (slow gateway): skip the missed ticks, keep the phase
@@ -127,60 +129,68 @@ class EndpointPoller:
                 if dev.config.profile.inter_request_delay_s:
                     await asyncio.sleep(dev.config.profile.inter_request_delay_s)
         finally:
-            self.client.close()
+            self.link.close()
 
     def stop(self) -> None:
-        """Make :meth:`run` return at its next step, even if a library swallowed the cancellation."""
+        """Make :meth:`run` end at its next step (a cancellation does the same)."""
         self._stopped = True
-        self.client.close()
+        self.link.close()
+
+    def _raise_if_cancelled(self) -> None:
+        """End the task if it was stopped or cancelled, even when a library call swallowed the
+        cancellation (the task still counts the request: ``Task.cancelling()``)."""
+        task = asyncio.current_task()
+        if self._stopped or (task is not None and task.cancelling()):
+            raise asyncio.CancelledError
 
     async def poll_block(self, dev: _DeviceState, block: Block) -> None:
-        """Read one block (connecting first if needed) and emit its reading, good or not."""
-        if not self.client.connected and not await self._connect():
-            self._failed(dev, block, "not connected (reconnect backoff)")
-            return
+        """Read one block and emit its reading, good or not.
+
+        A read that fails on the connection (timeout, reset, an answer to another request, a stalled
+        frame) is retried on a fresh connection within the same tick, ``retries`` times; a busy device
+        is asked again on the same connection; other Modbus exception answers are final.
+        """
         cfg = dev.config
         timeout = cfg.timeout_s or self.settings.timeout_s
         retries = self.settings.retries if cfg.retries is None else cfg.retries
-        method = getattr(self.client, READ_METHODS[block.function])
-        error = "no attempt"
-        for _ in range(retries + 1):
+        failure: LinkFailure | None = None
+        for attempt in range(retries + 1):
+            if not self.link.connected:
+                connect_failure = await self._connect()
+                self._raise_if_cancelled()
+                if connect_failure is not None:
+                    failure = connect_failure
+                    break
             started = time.perf_counter()
-            self.stats.requests_sent[block.function] = self.stats.requests_sent.get(block.function, 0) + 1
             try:
-                response = await asyncio.wait_for(
-                    method(block.start, count=block.count, device_id=cfg.unit_id), timeout)
-            except TimeoutError:
-                error = f"timeout after {timeout:g} s"
-                self.client.close()  # resynchronise: a late answer must not be taken for the next one
+                response = await self.link.read(block.function, block.start, block.count, cfg.unit_id, timeout)
+            except LinkFailure as exc:
+                self._raise_if_cancelled()
+                failure = exc
+                if exc.kind == "exception" and not exc.transient:
+                    break
                 continue
-            except (ModbusException, OSError, ValueError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                self.client.close()
-                continue
-            if response.isError():
-                self._failed(dev, block, f"Modbus exception code {getattr(response, 'exception_code', '?')}")
-                return
-            latency = time.perf_counter() - started
-            self._succeeded(dev, block, response, latency)
+            self._raise_if_cancelled()
+            if attempt:
+                self.stats.retried_ok += 1
+            self._succeeded(dev, block, response, time.perf_counter() - started)
             return
-        self._failed(dev, block, error)
+        self._failed(dev, block, failure or LinkFailure("internal", "aucune tentative"))
 
-    async def _connect(self) -> bool:
-        now = time.monotonic()
-        if now < self._next_connect:
-            return False
+    async def _connect(self) -> LinkFailure | None:
+        """Open a fresh connection unless in backoff; None when connected, else why not."""
+        if time.monotonic() < self._next_connect and self._connect_failure is not None:
+            return self._connect_failure
         try:
-            ok = await asyncio.wait_for(self.client.connect(), self.settings.connect_timeout_s)
-        except (TimeoutError, OSError, ModbusException):
-            ok = False
-        if ok:
-            self._backoff = self.settings.backoff_initial_s
-            return True
-        self.client.close()
-        self._next_connect = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, self.settings.backoff_max_s)
-        return False
+            await self.link.connect()
+        except LinkFailure as exc:
+            self._connect_failure = exc
+            self._next_connect = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, self.settings.backoff_max_s)
+            return exc
+        self._connect_failure = None
+        self._backoff = self.settings.backoff_initial_s
+        return None
 
     def _succeeded(self, dev: _DeviceState, block: Block, response: object, latency: float) -> None:
         now = datetime.now(UTC)
@@ -193,9 +203,9 @@ class EndpointPoller:
         self.stats.health(dev.config.device_id, dev.config.code).record_success(now, latency)
         self._emit(Reading(now, dev.config.device_id, values, received))
 
-    def _failed(self, dev: _DeviceState, block: Block, error: str) -> None:
+    def _failed(self, dev: _DeviceState, block: Block, failure: LinkFailure) -> None:
         now = datetime.now(UTC)
-        self.stats.health(dev.config.device_id, dev.config.code).record_failure(now, error)
+        self.stats.health(dev.config.device_id, dev.config.code).record_failure(now, failure.kind, failure.text)
         values: dict[str, tuple[float | None, Quality]] = {p.name: (None, Quality.COMM_ERROR) for p in block.points}
         self._emit(Reading(now, dev.config.device_id, values, time.monotonic_ns()))
 

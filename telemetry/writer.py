@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
 
 from telemetry.samples import NARROW_COLUMNS, WIDE_COLUMNS, WIDE_QUANTITIES, WIDE_SQL_TYPES, Reading
 
@@ -105,19 +104,22 @@ def copy_binary_payload(conn: psycopg.Connection, payload: bytes) -> int:
         return cur.rowcount
 
 
-def write_health(pool: ConnectionPool, rows: Sequence[tuple[object, ...]]) -> None:
+def write_health(conn: psycopg.Connection, rows: Sequence[tuple[object, ...]]) -> None:
     """Upsert device health rows: (device_id, last_success, last_attempt, polls, successes,
-    consecutive_failures, last_latency_s, avg_latency_s, last_error)."""
+    consecutive_failures, last_latency_s, avg_latency_s, last_error, last_error_kind, last_failure)."""
     if not rows:
         return
-    with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+    with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             """INSERT INTO device_health (device_id, last_success, last_attempt, polls, successes,
-                   consecutive_failures, last_latency_s, avg_latency_s, last_error, updated_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                   consecutive_failures, last_latency_s, avg_latency_s, last_error, last_error_kind, last_failure,
+                   updated_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
                ON CONFLICT (device_id) DO UPDATE SET last_success = EXCLUDED.last_success,
                    last_attempt = EXCLUDED.last_attempt, polls = EXCLUDED.polls, successes = EXCLUDED.successes,
                    consecutive_failures = EXCLUDED.consecutive_failures, last_latency_s = EXCLUDED.last_latency_s,
-                   avg_latency_s = EXCLUDED.avg_latency_s, last_error = EXCLUDED.last_error, updated_at = now()""",
+                   avg_latency_s = EXCLUDED.avg_latency_s, last_error = EXCLUDED.last_error,
+                   last_error_kind = EXCLUDED.last_error_kind, last_failure = EXCLUDED.last_failure,
+                   updated_at = now()""",
             rows,
         )

@@ -8,6 +8,7 @@ profiles across the fleet so every decoding path is exercised.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ def fleet_specs(count: int, port: int = 5020, base_address: str = "127.1.0.0", p
                 with_controllers: bool = True, shared_host: str | None = None) -> list[SimulatedSubstationSpec]:
     """Specs of ``count`` substations (deterministic).
 
-    By default substation i listens on ``base_address + i + 1`` at ``port``; with ``shared_host``
-    (e.g. ``0.0.0.0`` in a container) they all listen on that host at ``port + i``.
+    By default substation i listens on ``base_address + i + 1`` at ``port`` (0: a free port the system
+    chooses at start); with ``shared_host`` (e.g. ``0.0.0.0`` in a container) they all listen on that
+    host at ``port + i``.
     """
     specs = []
     for i in range(count):
@@ -82,9 +84,11 @@ class Simulator:
         raise KeyError(device_code)
 
     async def start(self) -> None:
+        """Start every endpoint; specs given port 0 get the port the system chose (``self.specs`` updated)."""
         raise_open_file_limit(3 * len(self.servers) + 1024)
         for i in range(0, len(self.specs), 500):
             await asyncio.gather(*(self.servers[s.code].start() for s in self.specs[i:i + 500]))
+        self.specs = [dataclasses.replace(s, port=self.servers[s.code].port) for s in self.specs]
 
     async def stop(self) -> None:
         await asyncio.gather(*(s.stop() for s in self.servers.values()))

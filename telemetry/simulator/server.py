@@ -48,6 +48,10 @@ class Faults:
     sentinel: bool = False  # every point that has sentinels reads its first one; floats read NaN
     garbage: bool = False  # registers hold random words
     reset: bool = False  # the connection is reset (TCP RST) instead of answering
+    reset_every: int = 0  # n: every n-th request resets its connection (2: each connection answers once, then dies)
+    wrong_transaction_every: int = 0  # n: every n-th request is answered with another transaction id
+    wrong_unit_every: int = 0  # n: every n-th request is answered as if from another unit id
+    stall_every: int = 0  # n: every n-th answer stops midway (half a frame, then nothing)
 
     def clear(self) -> None:
         for f in fields(self):
@@ -93,6 +97,7 @@ class SimulatedDevice:
         self.latency_s = latency_s
         self.rng = rng
         self.received = received if received is not None else Counter()
+        self.requests = 0  # requests addressed to this device
         self._by_function: dict[int, list[Point]] = {}
         for p in profile.points:
             self._by_function.setdefault(p.function, []).append(p)
@@ -164,7 +169,8 @@ class SimulatedDevice:
 
 
 class _Handler(ServerRequestHandler):
-    """Request handler that records function codes and can reset the connection."""
+    """Request handler that records function codes and plays the connection-level faults."""
+
 
     async def handle_request(self) -> None:
         pdu = self.last_pdu
@@ -172,20 +178,45 @@ class _Handler(ServerRequestHandler):
             server: SubstationServer = self.server.owner
             server.received[pdu.function_code] += 1
             device = server.devices.get(pdu.dev_id)
-            if device is not None and device.faults.reset:
-                sock = self.transport.get_extra_info("socket") if self.transport else None
-                if sock is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                if self.transport:
-                    self.transport.abort()  # type: ignore[attr-defined]
-                return
+            if device is not None:
+                device.requests += 1
+                f = device.faults
+                if f.reset or (f.reset_every and device.requests % f.reset_every == 0):
+                    self._reset()
+                    return
         await super().handle_request()  # type: ignore[no-untyped-call]
+
+    def server_send(self, pdu: Any, addr: Any) -> None:
+        server: SubstationServer = self.server.owner
+        device = server.devices.get(getattr(pdu, "dev_id", -1))
+        if device is None or not pdu:
+            super().server_send(pdu, addr)  # type: ignore[no-untyped-call]
+            return
+        f, n = device.faults, device.requests
+        if f.wrong_transaction_every and n % f.wrong_transaction_every == 0:
+            pdu.transaction_id = (pdu.transaction_id + 7) % 65536 or 1
+        if f.wrong_unit_every and n % f.wrong_unit_every == 0:
+            pdu.dev_id = (pdu.dev_id % 250) + 3
+        if f.stall_every and n % f.stall_every == 0:
+            frame = self.framer.buildFrame(pdu)
+            if self.transport:
+                self.transport.write(frame[: max(1, len(frame) // 2)])  # type: ignore[attr-defined]
+            return
+        super().server_send(pdu, addr)  # type: ignore[no-untyped-call]
+
+    def _reset(self) -> None:
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if self.transport:
+            self.transport.abort()  # type: ignore[attr-defined]
 
 
 class _Server(ModbusTcpServer):
     owner: SubstationServer
 
     def callback_new_connection(self) -> ServerRequestHandler:
+        self.owner.connections += 1
         return _Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
 
 
@@ -199,8 +230,10 @@ class SubstationServer:
     devices: dict[int, SimulatedDevice]
     received: Counter[int] = field(default_factory=Counter)
     server: Any = None
+    connections: int = 0  # connections accepted so far
 
     async def start(self) -> None:
+        """Listen; with port 0 the system chooses a free port, kept in :attr:`port`."""
         unknown = SimDevice(id=0, simdata=[SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
                             action=_gateway_no_response)
         sims = [d.sim_device() for d in self.devices.values()] + [unknown]
@@ -208,6 +241,10 @@ class SubstationServer:
         server.owner = self
         await server.serve_forever(background=True)
         self.server = server
+        listener = getattr(server, "transport", None)
+        sockets = getattr(listener, "sockets", None) or ()
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         if self.server is not None:

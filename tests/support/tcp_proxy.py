@@ -1,4 +1,6 @@
-"""A TCP proxy that tests stop and restart to cut a database or a device off, as in psycopg's tests."""
+"""A TCP proxy that tests stop and restart to cut a database or a device off, as in psycopg's tests, or
+turn into a black hole: connections stay open and no byte passes (a firewall dropping packets, a
+partitioned network), until :meth:`TcpProxy.resume`."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import contextlib
 import selectors
 import socket
 import threading
+import time
+from typing import Any
 
 
 class TcpProxy:
@@ -19,6 +23,22 @@ class TcpProxy:
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._running = threading.Event()
+        self._flowing = threading.Event()
+        self._flowing.set()
+
+    def __enter__(self) -> TcpProxy:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def black_hole(self) -> None:
+        """Keep every connection open, accept new ones, and let no byte pass either way."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """End the black hole: what was held back flows again, as when a partition heals."""
+        self._flowing.set()
 
     def start(self) -> TcpProxy:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -34,6 +54,7 @@ class TcpProxy:
     def stop(self) -> None:
         """Refuse new connections and reset the open ones."""
         self._running.clear()
+        self._flowing.set()
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
@@ -51,6 +72,10 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            while not self._flowing.wait(0.05):  # a black hole: hold the new connection, send nothing
+                if not self._running.is_set():
+                    client.close()
+                    return
             try:
                 upstream = self._connect_upstream()
             except OSError:
@@ -85,6 +110,11 @@ class TcpProxy:
         sel.register(b, selectors.EVENT_READ, a)
         try:
             while True:
+                if not self._flowing.is_set():
+                    if not self._running.is_set():
+                        return
+                    time.sleep(0.05)
+                    continue
                 for key, _ in sel.select(timeout=0.5):
                     data = key.fileobj.recv(65536)  # type: ignore[union-attr]
                     if not data:

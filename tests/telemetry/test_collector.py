@@ -3,7 +3,6 @@ harmless, a bounded buffer, SIGTERM flushes, SIGKILL loses and doubles nothing."
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sqlite3
@@ -14,25 +13,23 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 import yaml
-from psycopg_pool import ConnectionPool
 
 from regie_chaleur.db.database import Database
 from regie_chaleur.registry.store import import_inventory_text
 from regie_chaleur.telemetry_service import fleet_inventory
 from telemetry.buffer import StoreAndForwardBuffer
-from telemetry.collector import Collector, ForwardSettings
+from telemetry.collector import Collector, ForwardSettings, connector
 from telemetry.poller import DeviceConfig, PollSettings
 from telemetry.profiles import Profile, load_profiles, shipped_profile_paths
 from telemetry.quality import Quality
 from telemetry.samples import Reading, loads
 from telemetry.writer import write_readings
+from tests.support.collector import expected_wide, run_collector, wide_keys
 from tests.support.sim import SimulatorThread, fast_profiles, running_fleet
+from tests.support.sim import device_configs as sim_device_configs
 from tests.support.tcp_proxy import TcpProxy
-
-PORT = 15022
 
 
 @pytest.fixture(scope="module")
@@ -42,47 +39,12 @@ def profiles() -> dict[str, Profile]:
 
 @pytest.fixture(scope="module")
 def fleet(profiles: dict[str, Profile]) -> Iterator[SimulatorThread]:
-    with running_fleet(6, PORT, profiles, base_address="127.3.0.0") as sim:
+    with running_fleet(6, profiles, base_address="127.3.0.0") as sim:
         yield sim
 
 
 def device_configs(sim: SimulatorThread, profiles: dict[str, Profile]) -> list[DeviceConfig]:
-    out = []
-    for n, spec in enumerate(sim.simulator.specs):
-        for k, d in enumerate(spec.devices):
-            out.append(DeviceConfig(100 + 2 * n + k, d.code, spec.host, spec.port, d.unit_id, profiles[d.profile]))
-    return out
-
-
-def run_collector(collector: Collector, seconds: float, during: object = None) -> list[Reading]:
-    emitted: list[Reading] = []
-    put = collector.forwarder.put
-
-    def capture(reading: Reading) -> None:
-        emitted.append(reading)
-        put(reading)
-
-    collector.forwarder.put = capture  # type: ignore[method-assign]
-
-    async def main() -> None:
-        task = asyncio.create_task(collector.run())
-        if callable(during):
-            await asyncio.to_thread(during)
-        else:
-            await asyncio.sleep(seconds)
-        collector.request_stop()
-        await task
-
-    asyncio.run(main())
-    return emitted
-
-
-def wide_keys(conn: psycopg.Connection) -> list[tuple[int, datetime]]:
-    return [(r[0], r[1]) for r in conn.execute("SELECT device_id, time FROM substation_samples")]
-
-
-def expected_wide(readings: list[Reading]) -> set[tuple[int, datetime]]:
-    return {(r.device_id, r.time) for r in readings if r.wide_row() is not None}
+    return sim_device_configs(sim, profiles, first_id=100)
 
 
 def test_collector_writes_values_with_quality_and_health(db: Database, fleet: SimulatorThread,
@@ -90,7 +52,7 @@ def test_collector_writes_values_with_quality_and_health(db: Database, fleet: Si
     dead = fleet.simulator.specs[5].devices[1]
     fleet.simulator.device(dead.code).faults.exception_code = 4
     try:
-        collector = Collector(device_configs(fleet, profiles), db.pool, tmp_path / "buffer.sqlite",
+        collector = Collector(device_configs(fleet, profiles), connector(db.url), tmp_path / "buffer.sqlite",
                               PollSettings(timeout_s=0.5, retries=0), metrics_port=None)
         emitted = run_collector(collector, 2.5)
     finally:
@@ -138,11 +100,11 @@ def test_buffer_is_bounded_and_drops_the_oldest(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)
 def test_database_outage_of_60_s_loses_and_doubles_nothing(db: Database, fleet: SimulatorThread,
                                                            profiles: dict[str, Profile], tmp_path: Path) -> None:
     proxy, url = TcpProxy.for_postgres(db.url)
-    pool = ConnectionPool(url, min_size=0, max_size=2, kwargs={"autocommit": True}, timeout=2, open=True)
-    collector = Collector(device_configs(fleet, profiles)[:6], pool, tmp_path / "buffer.sqlite",
+    collector = Collector(device_configs(fleet, profiles)[:6], connector(url), tmp_path / "buffer.sqlite",
                           PollSettings(timeout_s=0.5), ForwardSettings(retry_max_s=2.0))
     observed: dict[str, int] = {}
 
@@ -158,7 +120,6 @@ def test_database_outage_of_60_s_loses_and_doubles_nothing(db: Database, fleet: 
     try:
         emitted = run_collector(collector, 0, outage)
     finally:
-        pool.close()
         proxy.stop()
     with db.pool.connection() as conn:
         keys = wide_keys(conn)
@@ -188,8 +149,9 @@ def _pending(buffer_file: Path) -> set[tuple[int, datetime]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)
 def test_sigkill_mid_batch_then_restart_loses_and_doubles_nothing(db: Database, tmp_path: Path) -> None:
-    with running_fleet(10, 15023, fast_profiles(0.25), base_address="127.4.0.0") as sim:
+    with running_fleet(10, fast_profiles(0.25), base_address="127.4.0.0") as sim:
         with db.pool.connection() as conn:
             import_inventory_text(conn, fleet_inventory(sim.simulator.specs), "fleet.yaml",
                                   profiles=set(load_profiles()))
@@ -227,15 +189,13 @@ def test_metrics_endpoint_serves_prometheus_text(db: Database, fleet: SimulatorT
                                                  profiles: dict[str, Profile], tmp_path: Path) -> None:
     import httpx
 
-    from tests.support.http_server import free_port
-
-    port = free_port()
-    collector = Collector(device_configs(fleet, profiles)[:4], db.pool, tmp_path / "b.sqlite",
-                          PollSettings(timeout_s=0.5), metrics_port=port)
+    collector = Collector(device_configs(fleet, profiles)[:4], connector(db.url), tmp_path / "b.sqlite",
+                          PollSettings(timeout_s=0.5), metrics_port=0)
     seen: dict[str, str] = {}
 
     def scrape() -> None:
         time.sleep(1.5)
+        port = collector.metrics_port
         seen["metrics"] = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         seen["missing"] = str(httpx.get(f"http://127.0.0.1:{port}/other").status_code)
 
@@ -244,4 +204,6 @@ def test_metrics_endpoint_serves_prometheus_text(db: Database, fleet: SimulatorT
     assert "# TYPE regie_collector_samples_committed_total counter" in text
     assert 'regie_device_polls_total{device="SIM-00001-MTR"}' in text
     assert 'regie_collector_requests_total{function="4"}' in text
+    assert "regie_collector_database_up 1" in text
+    assert "regie_collector_buffer_oldest_age_seconds" in text
     assert seen["missing"] == "404"

@@ -10,17 +10,14 @@ from collections.abc import Iterator
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from telemetry.health import CollectorStats
 from telemetry.planning import plan_blocks
-from telemetry.poller import READ_METHODS, DeviceConfig, EndpointPoller, PollSettings, decode_register_block
+from telemetry.poller import READ_METHODS, DeviceConfig, PollSettings, decode_register_block
 from telemetry.profiles import Profile
 from telemetry.quality import Quality
 from telemetry.samples import Reading
 from telemetry.simulator.fleet import SimulatedSubstationSpec
 from telemetry.simulator.physics import Substation
-from tests.support.sim import SimulatorThread, fast_profiles, running_fleet
-
-PORT = 15021
+from tests.support.sim import SimulatorThread, collect, device_configs, fast_profiles, running_fleet
 
 
 @pytest.fixture(scope="module")
@@ -30,40 +27,12 @@ def profiles() -> dict[str, Profile]:
 
 @pytest.fixture(scope="module")
 def fleet(profiles: dict[str, Profile]) -> Iterator[SimulatorThread]:
-    with running_fleet(12, PORT, profiles, base_address="127.2.0.0") as sim:
+    with running_fleet(12, profiles, base_address="127.2.0.0") as sim:
         yield sim
 
 
 def configs(sim: SimulatorThread, profiles: dict[str, Profile], codes: list[str] | None = None) -> list[DeviceConfig]:
-    out = []
-    for n, spec in enumerate(sim.simulator.specs):
-        for d in spec.devices:
-            if codes is None or d.code in codes:
-                out.append(DeviceConfig(n * 10 + d.unit_id % 10, d.code, spec.host, spec.port, d.unit_id,
-                                        profiles[d.profile]))
-    return out
-
-
-def collect(devices: list[DeviceConfig], seconds: float, settings: PollSettings | None = None
-            ) -> tuple[list[Reading], CollectorStats]:
-    readings: list[Reading] = []
-    stats = CollectorStats()
-
-    async def main() -> None:
-        groups: dict[tuple[str, int], list[DeviceConfig]] = {}
-        for d in devices:
-            groups.setdefault((d.host, d.port), []).append(d)
-        pollers = [EndpointPoller(h, p, devs, settings or PollSettings(timeout_s=0.4, retries=0,
-                                                                        backoff_initial_s=0.2, backoff_max_s=0.5),
-                                  readings.append, stats) for (h, p), devs in groups.items()]
-        tasks = [asyncio.create_task(p.run()) for p in pollers]
-        await asyncio.sleep(seconds)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    asyncio.run(main())
-    return readings, stats
+    return device_configs(sim, profiles, codes)
 
 
 def test_wire_addresses_match_the_profiles(fleet: SimulatorThread, profiles: dict[str, Profile]) -> None:
