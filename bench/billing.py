@@ -30,7 +30,7 @@ from stdnum import luhn
 from bench._common import record, scratch_database, table
 from billing.periods import boundary
 from regie_chaleur.db.database import open_database
-from regie_chaleur.demo_billing import load_demo_billing
+from regie_chaleur.demo.billing import load_demo_billing
 from regie_chaleur.settings import Settings
 
 CATEGORIES = ("logement_social", "copropriete", "equipement_public", "tertiaire")
@@ -104,7 +104,7 @@ def write_samples(conn: psycopg.Connection, count: int) -> None:
 
 
 def bill_september(url: str) -> None:
-    from regie_chaleur.billing_service import bill_month
+    from regie_chaleur.services.billing import bill_month
 
     with psycopg.connect(url, autocommit=True) as conn:
         result = bill_month(conn, date(2026, 9, 1), actor=ACTOR, simulate_only=False, run_date=date(2026, 10, 3))
@@ -113,8 +113,8 @@ def bill_september(url: str) -> None:
 
 def measure(url: str) -> dict[str, float]:
     """The timed part, in its own process: October simulated (readings from telemetry) then issued."""
-    from billing.runs import issue_run
-    from regie_chaleur.billing_service import bill_month
+    from billing.issuing import issue_run
+    from regie_chaleur.services.billing import bill_month
 
     with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()

@@ -28,7 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import ensure_debian_package, process_cpu_seconds, record, scratch_database, table
-from regie_chaleur.telemetry_service import fleet_inventory
+from regie_chaleur.services.telemetry import fleet_inventory
 from telemetry.planning import plan_blocks
 from telemetry.poller import READ_METHODS
 from telemetry.profiles import load_profile, shipped_profile_paths
@@ -75,11 +75,13 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
-def start_simulator(substations: int, port: int, latency_ms: float, workdir: Path) -> subprocess.Popen[bytes]:
+def start_simulator(substations: int, port: int, latency_ms: float, workdir: Path,
+                    resetting_share: float = 0.0) -> subprocess.Popen[bytes]:
     ready = workdir / f"sim-ready-{latency_ms:g}"
     ready.unlink(missing_ok=True)
     proc = subprocess.Popen([*CLI, "simulate", "--substations", str(substations), "--port", str(port),
-                             "--latency-ms", str(latency_ms), "--ready-file", str(ready)],
+                             "--latency-ms", str(latency_ms), "--ready-file", str(ready),
+                             "--resetting-share", str(resetting_share)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "REGIE_MODE": "development"})
     deadline = time.monotonic() + 600
@@ -103,12 +105,12 @@ def db_samples(url: str) -> tuple[int, int, int]:
 
 
 def run_fleet(url: str, args: argparse.Namespace, latency_ms: float, workdir: Path, profiles_dir: Path,
-              blocks_per_substation: float) -> dict[str, object]:
+              blocks_per_substation: float, resetting_share: float = 0.0) -> dict[str, object]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE substation_samples, device_samples, device_health")
-    sim = start_simulator(args.substations, args.port, latency_ms, workdir)
-    metrics_port = 9400 + int(latency_ms)
-    data_dir = workdir / f"collector-{latency_ms:g}"
+    sim = start_simulator(args.substations, args.port, latency_ms, workdir, resetting_share)
+    metrics_port = 9400 + int(latency_ms) + int(resetting_share * 1000)
+    data_dir = workdir / f"collector-{latency_ms:g}-{resetting_share:g}"
     collector = subprocess.Popen([*CLI, "collect"], env=env_for(url, data_dir, profiles_dir, metrics_port),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -141,6 +143,10 @@ def run_fleet(url: str, args: argparse.Namespace, latency_ms: float, workdir: Pa
         "p50_response_to_commit_s": round(m1['regie_collector_response_to_commit_seconds{quantile="0.5"}'], 3),
         "p99_response_to_commit_s": round(m1['regie_collector_response_to_commit_seconds{quantile="0.99"}'], 3),
         "collector_cpu_percent": round(100 * (cpu1 - cpu0) / elapsed, 1),
+        "resetting_device_share": resetting_share,
+        "retried_ok": int(m1["regie_collector_retried_ok_total"] - m0["regie_collector_retried_ok_total"]),
+        "good_poll_share_pct": round(100 * successes / max(1.0, m1["regie_device_polls_total"]
+                                                           - m0["regie_device_polls_total"]), 2),
         "_committed": committed, "_left": left, "_requests_per_s": round(successes / elapsed, 1),
         "_comm_errors_per_s": round((m1["regie_device_polls_total"] - m0["regie_device_polls_total"] - successes)
                                     / elapsed, 2),
@@ -222,6 +228,8 @@ def main() -> None:
     parser.add_argument("--latencies", default="0,20", help="added response latencies [ms], comma-separated")
     parser.add_argument("--port", type=int, default=5020)
     parser.add_argument("--peer-seconds", type=float, default=20.0)
+    parser.add_argument("--resetting-share", type=float, default=0.01,
+                        help="a further run with this share of meters resetting every other request (0: none)")
     args = parser.parse_args()
 
     specs = fleet_specs(args.substations, args.port)
@@ -245,6 +253,10 @@ def main() -> None:
             print(f"run: {args.substations} substations, {args.interval:g} s, +{latency:g} ms...", flush=True)
             runs.append(run_fleet(url, args, latency, workdir, profiles_dir, blocks))
             print("  ", runs[-1], flush=True)
+        if args.resetting_share > 0:
+            print(f"run: {args.resetting_share:.0%} of the meters reset every other request...", flush=True)
+            runs.append(run_fleet(url, args, 0.0, workdir, profiles_dir, blocks, args.resetting_share))
+            print("  ", runs[-1], flush=True)
 
         print("peers...", flush=True)
         sim = start_simulator(min(args.substations, 1000), args.port, 0.0, workdir)
@@ -264,13 +276,15 @@ def main() -> None:
         copy = copy_rate(url, 200_000)
 
     needed = args.substations * blocks / args.interval
-    rows = [[r["substations"], f"{r['interval_s']:g}", f"{r['added_latency_ms']:g}", r["duration_s"],
+    rows = [[r["substations"], f"{r['interval_s']:g}", f"{r['added_latency_ms']:g}",
+             f"{100 * float(r['resetting_device_share']):g} %", r["duration_s"],
              r["polls_per_s"], r["_requests_per_s"], r["samples_committed_per_s"], r["lost_samples"],
              r["duplicate_samples"], r["p50_response_to_commit_s"], r["p99_response_to_commit_s"],
-             r["collector_cpu_percent"]] for r in runs]
-    body = table(["substations", "interval s", "added latency ms", "measured s", "substations polled/s",
-                  "requests/s", "values committed/s", "lost", "duplicates", "p50 response→commit s",
-                  "p99 response→commit s", "collector CPU %"], rows)
+             r["collector_cpu_percent"], r["retried_ok"], r["good_poll_share_pct"]] for r in runs]
+    body = table(["substations", "interval s", "added latency ms", "meters resetting", "measured s",
+                  "substations polled/s", "requests/s", "values committed/s", "lost", "duplicates",
+                  "p50 response→commit s", "p99 response→commit s", "collector CPU %", "saved by a retry",
+                  "good polls %"], rows)
     body += "\n\n" + table(["peer on the same simulator / database", "figure"], [
         ["needed by the fleet (requests/s)", f"{needed:,.0f}"],
         ["sequential poller, one request at a time (requests/s)", f"{sequential:,.0f}"],
@@ -284,7 +298,11 @@ def main() -> None:
              "found in the database after its SIGTERM flush; duplicates = rows minus distinct keys. "
              f"Statistic over {statistics.mean([r['duration_s'] for r in runs]):.0f} s measured windows after "
              f"{args.warmup:g} s of warm-up.")
-    data = {"runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
+    extra = ("resetting_device_share", "retried_ok", "good_poll_share_pct")  # in the table; JSON keeps its keys
+    clean = [r for r in runs if not r["resetting_device_share"]]
+    faulty = [r for r in runs if r["resetting_device_share"]]
+    data = {"runs": [{k: v for k, v in r.items() if not k.startswith("_") and k not in extra} for r in clean],
+            "retried_ok": faulty[0]["retried_ok"] if faulty else None,
             "peers": {"sequential_requests_per_s": round(sequential, 1),
                       "mbpoll_requests_per_s": round(mbpoll, 1) if mbpoll else None,
                       "copy_rows_per_s": round(copy, 1)}}

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import record, scratch_database, table
 from bench.billing import setup
 from billing.documents.facturx import SchematronRunner, check_xsd, extract_xml
-from regie_chaleur.billing_service import bill_month, credit
-from regie_chaleur.documents_service import generate_run_documents
+from regie_chaleur.services.billing import bill_month, credit
+from regie_chaleur.services.documents import generate_run_documents
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ACTOR = "bench"

@@ -25,9 +25,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import record, scratch_database, table
 from regie_chaleur.operations.alarms import evaluate_alarms
-from regie_chaleur.operations.kpis import network_balance, substation_series, substation_statuses
+from regie_chaleur.operations.kpis import network_balance, substation_series
+from regie_chaleur.operations.live import substation_statuses
 from regie_chaleur.operations.rollups import refresh_operations
-from regie_chaleur.telemetry_service import fleet_inventory
+from regie_chaleur.services.telemetry import fleet_inventory
 from telemetry.simulator.backfill import backfill
 from telemetry.simulator.fleet import fleet_specs
 from telemetry.writer import copy_readings

@@ -1,7 +1,7 @@
 """bench/web: latency and throughput of the pages people wait for, on a year of network data.
 
 Setup (not timed): the operations benchmark's year of 10-minute data for 1,000 substations (the same
-simulator physics and merged rows as ``bench/operations``, generated in bulk by ``regie_chaleur.history``
+simulator physics and merged rows as ``bench/operations``, generated in bulk by ``regie_chaleur.demo.history``
 and written with the telemetry writer's binary COPY) and its rollups; a subscriber with a contract on
 one delivery point; the network's published figures; an operator and the subscriber signed in (their session cookies).
 Measured: ``regie-chaleur serve`` in its own process, loaded by ``wrk`` (a separate C load generator,
@@ -32,9 +32,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import ensure_debian_package, record, scratch_database, table
-from regie_chaleur.history import time_grid, write_history
+from regie_chaleur.demo.history import time_grid, write_history
 from regie_chaleur.operations.rollups import refresh_operations
-from regie_chaleur.telemetry_service import fleet_inventory
+from regie_chaleur.services.telemetry import fleet_inventory
 from telemetry.simulator.fleet import fleet_specs
 
 CLI = [sys.executable, "-m", "regie_chaleur.cli"]
@@ -80,7 +80,8 @@ def prepare(url: str, env: dict[str, str], tmp: str, substations: int, days: int
 
 def accounts(url: str) -> dict[str, str]:
     """A subscriber on PDL-SIM-00001, the network's figures, an operator and the subscriber signed in."""
-    from billing.records import save_contract, save_disclosure, save_subscriber
+    from billing.records import save_contract, save_subscriber
+    from billing.regie import save_disclosure
     from regie_chaleur.web.security import create_user, open_session
 
     cookies = {}

@@ -27,9 +27,10 @@ from psycopg.types.json import Jsonb
 from billing import store
 from billing.compute import compute_draft, compute_totals
 from billing.errors import BillingError, ContractException, NotFoundError, StateError
+from billing.issuing import issue_drafts
 from billing.model import Line, Period
 from billing.numbering import take_numbers
-from billing.runs import DegreeDays, RunInputs, audit, issue_drafts, read_parties, write_drafts
+from billing.runs import DegreeDays, RunInputs, audit, read_parties, write_drafts
 
 PARIS = ZoneInfo("Europe/Paris")
 ONE = Decimal(1)

@@ -127,7 +127,7 @@ class Settings(BaseSettings):
 
     def weather_provider(self) -> Any:
         """The configured weather forecast provider, or None."""
-        from regie_chaleur.weather import FileProvider, OpenMeteoProvider
+        from regie_chaleur.services.weather import FileProvider, OpenMeteoProvider
 
         if self.weather_forecast_file is not None:
             return FileProvider(self.weather_forecast_file, error_k=self.weather_forecast_error_k)
@@ -142,7 +142,7 @@ class Settings(BaseSettings):
         Raises:
             RegieError: the file cannot be read or has a bad row (named by line).
         """
-        from regie_chaleur.forecasting import read_school_holidays
+        from regie_chaleur.services.backtest import read_school_holidays
 
         return read_school_holidays(self.school_holidays_file)
 

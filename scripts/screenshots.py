@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from regie_chaleur.demo import PASSWORD  # the demonstration accounts
+from regie_chaleur.demo.setup import PASSWORD  # the demonstration accounts
 
 BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000"
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"

@@ -84,6 +84,38 @@ class StoreAndForwardBuffer:
             row = self._db.execute("SELECT id, payload FROM batches ORDER BY id LIMIT 1").fetchone()
         return None if row is None else (int(row[0]), loads(row[1]))
 
+    def oldest_batches(self, max_readings: int) -> list[tuple[int, list[Reading]]]:
+        """The oldest batches, in order, holding at most ``max_readings`` readings together (at least one
+        batch when any is waiting)."""
+        out: list[tuple[int, list[Reading]]] = []
+        total = 0
+        with self._lock:
+            cursor = self._db.execute("SELECT id, payload FROM batches ORDER BY id LIMIT 200")
+            for batch_id, payload in cursor:
+                readings = loads(payload)
+                if out and total + len(readings) > max_readings:
+                    break
+                out.append((int(batch_id), readings))
+                total += len(readings)
+        return out
+
+    def delete_many(self, batch_ids: list[int]) -> None:
+        """Forget batches once the database committed them (one transaction)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            gone: list[int] = []
+            try:
+                for batch_id in batch_ids:
+                    row = self._db.execute("DELETE FROM batches WHERE id = ? RETURNING samples", (batch_id,)).fetchone()
+                    if row is not None:
+                        gone.append(int(row[0]))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._batches -= len(gone)
+            self._samples -= sum(gone)
+
     def delete(self, batch_id: int) -> None:
         """Forget a batch once the database committed it."""
         with self._lock:

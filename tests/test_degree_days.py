@@ -9,10 +9,9 @@ import pandas as pd
 
 from billing.model import Period
 from billing.periods import add_months
-from regie_chaleur.billing_service import _dju_cache, degree_days_source
 from regie_chaleur.db.database import Database
 from regie_chaleur.operations.rollups import refresh_operations
-from regie_chaleur.weather import import_observations
+from regie_chaleur.services.weather import _dju_cache, degree_days_source, import_observations
 from tests.operations.support import build_network
 
 START = datetime(2025, 12, 1, tzinfo=UTC) - timedelta(hours=1)  # midnight in Paris

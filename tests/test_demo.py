@@ -41,38 +41,43 @@ PAGES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Demo:
-    def __init__(self, db_url: str, data_dir: Path, port: int, modbus_port: int) -> None:
+    """The demo in a subprocess, on ports the system chooses (web and Modbus), read from its output."""
+
+    def __init__(self, db_url: str, data_dir: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGIE_")}
         env |= {"REGIE_DATABASE_URL": db_url, "REGIE_DATA_DIR": str(data_dir), "REGIE_LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "regie_chaleur.cli", "demo", "--port", str(port), "--substations",
-             str(SUBSTATIONS), "--modbus-port", str(modbus_port)],
+            [sys.executable, "-m", "regie_chaleur.cli", "demo", "--port", "0", "--substations",
+             str(SUBSTATIONS), "--modbus-port", "0"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
+        self.port = 0
+        self.modbus_ports: tuple[int, int] = (0, 0)
 
-    def wait_ready(self, port: int, timeout_s: float = 300) -> None:
-        """Until the accounts are printed and the web server answers."""
+    def wait_ready(self, timeout_s: float = 300) -> int:
+        """Until the accounts are printed and the web server answers; returns its port."""
         deadline = time.monotonic() + timeout_s
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.output.append(line)
+            served = re.search(r"Modbus TCP devices on 127\.0\.0\.1:(\d+)-(\d+)", line)
+            if served:
+                self.modbus_ports = (int(served.group(1)), int(served.group(2)))
+            url = re.search(r"regie-chaleur demo: http://[^:]+:(\d+)/", line)
+            if url:
+                self.port = int(url.group(1))
             if "Ctrl-C stops everything" in line:
                 break
             if time.monotonic() > deadline:
                 raise AssertionError("the demo did not come up:\n" + "".join(self.output))
         else:
             raise AssertionError("the demo stopped:\n" + "".join(self.output))
+        port = self.port
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    return
+                    return port
             except httpx.HTTPError:
                 time.sleep(0.3)
         raise AssertionError("the demo's web server did not answer:\n" + "".join(self.output))
@@ -95,12 +100,13 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.timeout(900)
 def test_demo_serves_every_main_page_with_data_then_stops_cleanly(demo_env: tuple[str, Path]) -> None:
     url, data_dir = demo_env
-    port, modbus_port = free_port(), 25000 + os.getpid() % 20000
-    demo = Demo(url, data_dir, port, modbus_port)
+    demo = Demo(url, data_dir)
     try:
-        demo.wait_ready(port)
+        port = demo.wait_ready()
+        modbus_port = demo.modbus_ports[0]
         text = "".join(demo.output)
         assert f"http://localhost:{port}/" in text and PASSWORD in text
         assert re.search(r"history written: [\d,]+ rows", text)
@@ -135,9 +141,9 @@ def test_demo_serves_every_main_page_with_data_then_stops_cleanly(demo_env: tupl
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
 
-    again = Demo(url, data_dir, port, modbus_port)  # reuses the data: no new network, no 13 months again
+    again = Demo(url, data_dir)  # reuses the data: no new network, no 13 months again
     try:
-        again.wait_ready(port)
+        again.wait_ready()
         text = "".join(again.output)
         assert "network found" in text and "network built" not in text
         written = re.search(r"history: .* \(([\d,]+) rows\)", text)

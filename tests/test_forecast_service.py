@@ -15,9 +15,9 @@ import pytest
 
 from regie_chaleur.db.database import Database
 from regie_chaleur.errors import RegieError
-from regie_chaleur.forecast_service import forecast_accuracy, read_history, run_network_forecast
 from regie_chaleur.operations.rollups import refresh_operations
-from regie_chaleur.weather import FileProvider, OpenMeteoProvider, WeatherError, import_observations
+from regie_chaleur.services.forecast import forecast_accuracy, read_history, run_network_forecast
+from regie_chaleur.services.weather import FileProvider, OpenMeteoProvider, WeatherError, import_observations
 from telemetry.simulator.physics import outdoor_temperature
 from tests.operations.support import build_network
 

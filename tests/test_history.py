@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from regie_chaleur.db.database import Database
-from regie_chaleur.history import FleetHistory, time_grid, write_history
+from regie_chaleur.demo.history import FleetHistory, time_grid, write_history
 from regie_chaleur.registry.store import import_inventory_text
-from regie_chaleur.telemetry_service import fleet_inventory
+from regie_chaleur.services.telemetry import fleet_inventory
 from telemetry.simulator.backfill import backfill
 from telemetry.simulator.fleet import fleet_specs
 
@@ -82,7 +82,7 @@ def test_binary_payload_is_written_like_the_writer(db: Database) -> None:
 def test_a_wrapping_register_is_flagged_as_rollover() -> None:
     import numpy as np
 
-    from regie_chaleur.history import Counters
+    from regie_chaleur.demo.history import Counters
 
     history = FleetHistory(SPECS[:1], IDS)
     times = time_grid(START, START + timedelta(hours=6), timedelta(hours=1))

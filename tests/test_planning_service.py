@@ -8,7 +8,7 @@ import pytest
 
 from regie_chaleur.db.database import Database
 from regie_chaleur.errors import RegieError
-from regie_chaleur.planning_service import plan_latest, plan_versus_actual, read_system_doc
+from regie_chaleur.services.planning import plan_latest, plan_versus_actual, read_system_doc
 
 
 def store_forecast(db: Database, issued: datetime, base_mw: float) -> int:

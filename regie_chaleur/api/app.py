@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from regie_chaleur import __version__
-from regie_chaleur.api.deps import DbDep
 from regie_chaleur.db.database import Database
+from regie_chaleur.deps import DbDep
 
 
 class FieldProblem(BaseModel):
@@ -60,7 +60,16 @@ def mount_routes(app: FastAPI) -> None:
 
     from regie_chaleur.api.billing import router as billing_router
     from regie_chaleur.api.operations import router as operations_router
-    from regie_chaleur.web import views_admin, views_auth, views_billing, views_operations, views_portal
+    from regie_chaleur.web import (
+        views_admin,
+        views_alarms,
+        views_auth,
+        views_billing,
+        views_billing_parties,
+        views_operations,
+        views_planning,
+        views_portal,
+    )
     from regie_chaleur.web.authz import require
     from regie_chaleur.web.render import HERE
 
@@ -69,7 +78,10 @@ def mount_routes(app: FastAPI) -> None:
     app.include_router(views_portal.api, dependencies=[Depends(require("portal"))], responses=ERROR_RESPONSES)
     app.include_router(views_auth.router)
     app.include_router(views_operations.router, dependencies=[Depends(require("operations"))])
+    app.include_router(views_alarms.router, dependencies=[Depends(require("operations"))])
+    app.include_router(views_planning.router, dependencies=[Depends(require("operations"))])
     app.include_router(views_billing.router, dependencies=[Depends(require("billing"))])
+    app.include_router(views_billing_parties.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_portal.router, dependencies=[Depends(require("portal"))])
     app.include_router(views_admin.router, dependencies=[Depends(require("admin"))])
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

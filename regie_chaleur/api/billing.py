@@ -19,10 +19,10 @@ from billing.exports.sepa import export_sepa
 from billing.periods import parse_month
 from billing.records import change_power, save_contract, save_subscriber
 from billing.runs import run_summary
-from regie_chaleur import billing_queries as q
-from regie_chaleur.api.deps import ActorDep, DbDep, Offset
-from regie_chaleur.billing_service import bill_month, credit, issue_with_documents
-from regie_chaleur.documents_service import generate_run_documents
+from regie_chaleur.deps import ActorDep, DbDep, Offset
+from regie_chaleur.services import billing_read as q
+from regie_chaleur.services.billing import bill_month, credit, issue_with_documents
+from regie_chaleur.services.documents import generate_run_documents
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from regie_chaleur.api.deps import ActorDep, DbDep, Offset
+from regie_chaleur.deps import ActorDep, DbDep, Offset
 from regie_chaleur.operations import alarms as alarm_ops
 from regie_chaleur.operations.kpis import (
     network_balance,
@@ -16,8 +16,8 @@ from regie_chaleur.operations.kpis import (
     substation_daily_kpis,
     substation_monthly_kpis,
     substation_series,
-    substation_statuses,
 )
+from regie_chaleur.operations.live import network_summary, substation_statuses
 from regie_chaleur.operations.signatures import subscribed_power_audit
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
@@ -37,12 +37,16 @@ class SubstationOut(BaseModel):
     code: str
     name: str
     network: str
-    status: Literal["online", "offline", "alarm"]
-    last_seen: datetime | None
-    t_supply_primary: float | None = Field(description="[°C] mean of the last hour")
-    t_return_primary: float | None = Field(description="[°C] mean of the last hour")
-    delta_t: float | None = Field(description="[K] primary supply minus return")
-    power_kw: float | None = Field(description="[kW] mean of the last hour")
+    status: Literal["online", "offline", "invalid", "alarm"] = Field(
+        description="offline: no device answered within the comm_lost threshold (3 poll intervals by default); "
+                    "invalid: answers, but no valid value within it; alarm: open alarms; online otherwise")
+    last_seen: datetime | None = Field(description="the last good reading (dernière mesure)")
+    last_answer: datetime | None = Field(description="the last answer of any device, valid or not")
+    stale: bool = Field(description="the values are older than the offline threshold: not current")
+    t_supply_primary: float | None = Field(description="[°C] at the last good reading")
+    t_return_primary: float | None = Field(description="[°C] at the last good reading, flow-weighted over meters")
+    delta_t: float | None = Field(description="[K] primary supply minus return, at the last good reading")
+    power_kw: float | None = Field(description="[kW] at the last good reading, summed over the meters")
     subscribed_power_kw: float | None = Field(description="[kW] sum over the substation's delivery points")
     open_alarms: int
 
@@ -50,11 +54,12 @@ class SubstationOut(BaseModel):
 class Overview(BaseModel):
     at: datetime
     substations: int
-    online: int
-    offline: int
-    load_kw: float | None = Field(description="[kW] sum of the substations' last-hour mean power")
-    t_supply_primary: float | None = Field(description="[°C] mean over online substations")
-    t_return_primary: float | None = Field(description="[°C] mean over online substations")
+    online: int = Field(description="answering with valid values (with or without open alarms)")
+    offline: int = Field(description="no answer (pas de réponse)")
+    invalid: int = Field(description="answering, but no valid value (données invalides)")
+    load_kw: float | None = Field(description="[kW] sum of the current power of the substations with fresh values")
+    t_supply_primary: float | None = Field(description="[°C] mean over the substations with fresh values")
+    t_return_primary: float | None = Field(description="[°C] mean over the substations with fresh values")
     open_alarms: dict[str, int] = Field(description="open alarms by severity")
     losses_yesterday_mwh: float | None = Field(description="[MWh] production minus deliveries")
     losses_yesterday_pct: float | None = Field(description="[%] of production")
@@ -111,17 +116,10 @@ def overview(db: DbDep) -> Overview:
             "SELECT severity, count(*) FROM alarms WHERE state <> 'cleared' GROUP BY 1").fetchall())
         yesterday = (now - timedelta(days=1)).date()
         balance = network_balance(conn, yesterday, yesterday)
-    online = [s for s in statuses if s.status != "offline"]
-
-    def mean(values: list[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
-        return sum(present) / len(present) if present else None
-
-    powers = [s.power_kw for s in online if s.power_kw is not None]
-    return Overview(at=now, substations=total, online=len(online), offline=total - len(online),
-                    load_kw=sum(powers) if powers else None,
-                    t_supply_primary=mean([s.t_supply_primary for s in online]),
-                    t_return_primary=mean([s.t_return_primary for s in online]),
+    summary = network_summary(statuses)
+    return Overview(at=now, substations=total, online=summary["online"], offline=summary["offline"],
+                    invalid=summary["invalid"], load_kw=summary["load_kw"], t_supply_primary=summary["t_supply"],
+                    t_return_primary=summary["t_return"],
                     open_alarms={k: int(v) for k, v in by_severity.items()},
                     losses_yesterday_mwh=balance.losses_mwh if balance.production_mwh else None,
                     losses_yesterday_pct=balance.losses_pct)

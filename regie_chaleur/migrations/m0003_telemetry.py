@@ -13,7 +13,15 @@ import psycopg
 
 from regie_chaleur.db.capabilities import Capabilities
 from regie_chaleur.db.timescale import create_time_table, enable_compression
-from telemetry.samples import WIDE_SQL_TYPES as WIDE
+
+#: the wide table's quantities and their column types, as they were when this migration was written (a
+#: migration is history: it never reads live code, whose constants may change)
+WIDE = {
+    "t_supply_primary": "float4", "t_return_primary": "float4", "t_supply_secondary": "float4",
+    "t_return_secondary": "float4", "t_outdoor": "float4", "flow": "float4", "power": "float4",
+    "energy": "float8", "volume": "float8", "valve_position": "float4", "pump_running": "int2",
+    "meter_error_code": "int4",
+}
 
 
 def apply(cur: psycopg.Cursor, caps: Capabilities) -> None:

@@ -16,8 +16,37 @@ from __future__ import annotations
 import psycopg
 
 from regie_chaleur.db.capabilities import Capabilities
-from regie_chaleur.db.timescale import create_rollup, set_retention
-from regie_chaleur.operations.rollups import HOURLY, HOURLY_TYPES
+from regie_chaleur.db.timescale import RollupSpec, create_rollup, set_retention
+
+
+def _good_avg(q: str) -> str:
+    return f"avg({q}) FILTER (WHERE {q}_q = 0)"
+
+
+#: the hourly rollup as it was when this migration was written (a migration never reads live code)
+HOURLY = RollupSpec(
+    name="substation_hourly", source="substation_samples", time_column="time", width="1 hour",
+    group_by=("device_id",),
+    aggregates=(
+        ("samples", "count(*)"),
+        ("t_supply_primary", _good_avg("t_supply_primary")),
+        ("t_return_primary", _good_avg("t_return_primary")),
+        ("t_supply_secondary", _good_avg("t_supply_secondary")),
+        ("t_return_secondary", _good_avg("t_return_secondary")),
+        ("t_outdoor", _good_avg("t_outdoor")),
+        ("t_outdoor_min", "min(t_outdoor) FILTER (WHERE t_outdoor_q = 0)"),
+        ("t_outdoor_max", "max(t_outdoor) FILTER (WHERE t_outdoor_q = 0)"),
+        ("flow", _good_avg("flow")),
+        ("power_avg", _good_avg("power")),
+        ("power_max", "max(power) FILTER (WHERE power_q = 0)"),
+        ("valve_position", _good_avg("valve_position")),
+        ("flow_x_return", "sum(flow * t_return_primary) FILTER (WHERE flow_q = 0 AND t_return_primary_q = 0)"),
+        ("flow_for_return", "sum(flow) FILTER (WHERE flow_q = 0 AND t_return_primary_q = 0)"),
+    ),
+    refresh_lookback="2 days",
+)
+HOURLY_TYPES = {"device_id": "bigint", "samples": "bigint",
+                **{name: "double precision" for name, _ in HOURLY.aggregates if name != "samples"}}
 
 RULES = ("comm_lost", "frozen_sensor", "out_of_range", "meter_error", "counter_backwards", "return_too_high",
          "delta_t_too_low", "power_above_subscribed", "night_flow", "signature_anomaly")

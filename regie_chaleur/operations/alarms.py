@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,7 +21,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from models.detection import Threshold
-from regie_chaleur.operations.rules import GOOD_ROW, RULES, TEMPERATURES, params_for
+from regie_chaleur.operations import labels
+from regie_chaleur.operations.live import ANSWERED, GOOD
+from regie_chaleur.operations.rules import FROZEN_QUANTITIES, RULES, TEMPERATURES, params_for, read_overrides
 
 log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
@@ -47,14 +50,21 @@ class PassResult:
     observations: int
 
 
-def _recent_metrics_sql() -> str:
+def _recent_metrics_sql(window_min: int) -> str:
+    """Per device over the last ``2 × window_min`` minutes (2 hours at least): the values the rules
+    judge, and for each watched quantity its good samples, spread and last value over the frozen
+    window, and its distinct values over the window before."""
     out_of_range = " OR ".join(f"{q}_q = 2" for q in (*TEMPERATURES, "flow", "power", "energy", "volume"))
+    win = f"time > %(now)s - make_interval(mins => {window_min})"
     frozen = ", ".join(
-        f"count({q}) FILTER (WHERE {q}_q = 0) AS {q}_n, "
-        f"max({q}) FILTER (WHERE {q}_q = 0) - min({q}) FILTER (WHERE {q}_q = 0) AS {q}_ptp"
-        for q in TEMPERATURES)
+        f"count({q}) FILTER (WHERE {q}_q = 0 AND {win}) AS {q}_n, "
+        f"max({q}) FILTER (WHERE {q}_q = 0 AND {win}) - min({q}) FILTER (WHERE {q}_q = 0 AND {win}) AS {q}_ptp, "
+        f"(array_agg({q} ORDER BY time DESC) FILTER (WHERE {q}_q = 0 AND {win}))[1] AS {q}_last, "
+        f"count(DISTINCT {q}) FILTER (WHERE {q}_q = 0 AND NOT ({win})) AS {q}_before"
+        for q in FROZEN_QUANTITIES)
+    span = max(120, 2 * window_min)
     return f"""
-    SELECT s.device_id, d.substation_id,
+    SELECT s.device_id, d.substation_id, sub.network,
            count(*) FILTER (WHERE time > %(now)s - make_interval(mins => %(oor_min)s) AND ({out_of_range})),
            (array_agg(meter_error_code ORDER BY time DESC)
                FILTER (WHERE meter_error_code_q = 0 AND time > %(now)s - make_interval(mins => %(err_min)s)))[1],
@@ -65,88 +75,160 @@ def _recent_metrics_sql() -> str:
            avg(flow) FILTER (WHERE flow_q = 0 AND time > %(now)s - interval '1 hour'),
            avg(valve_position) FILTER (WHERE valve_position_q = 0 AND time > %(now)s - interval '1 hour'),
            {frozen}
-    FROM substation_samples s JOIN devices d ON d.id = s.device_id
-    WHERE s.time > %(now)s - interval '2 hours' AND s.time <= %(now)s
-    GROUP BY s.device_id, d.substation_id
+    FROM substation_samples s JOIN devices d ON d.id = s.device_id LEFT JOIN substations sub ON sub.id = d.substation_id
+    WHERE s.time > %(now)s - make_interval(mins => {span}) AND s.time <= %(now)s
+    GROUP BY s.device_id, d.substation_id, sub.network
     """
 
 
-LAST_GOOD_SQL = f"""
-SELECT d.id, d.substation_id,
-       (SELECT max(s.time) FROM substation_samples s
-        WHERE s.device_id = d.id AND s.time > %(now)s - interval '1 day' AND s.time <= %(now)s AND {GOOD_ROW})
-FROM devices d WHERE d.enabled AND d.substation_id IS NOT NULL
+LAST_SQL = f"""
+SELECT d.id, d.substation_id, a.time, g.time
+FROM devices d
+LEFT JOIN LATERAL (SELECT s.time FROM substation_samples s
+                   WHERE s.device_id = d.id AND s.time <= %(now)s AND s.time > %(now)s - interval '2 days'
+                     AND {ANSWERED} ORDER BY s.time DESC LIMIT 1) a ON true
+LEFT JOIN LATERAL (SELECT s.time FROM substation_samples s
+                   WHERE s.device_id = d.id AND s.time <= %(now)s AND s.time > %(now)s - interval '2 days'
+                     AND {GOOD} ORDER BY s.time DESC LIMIT 1) g ON true
+WHERE d.enabled AND d.substation_id IS NOT NULL
 """
 
 SUBSCRIBED_SQL = """
 SELECT m.device_id, dp.subscribed_power_kw FROM delivery_points dp JOIN meters m ON m.id = dp.meter_id
 WHERE dp.subscribed_power_kw IS NOT NULL AND m.device_id IS NOT NULL
 """
-
-
-def read_overrides(conn: psycopg.Connection) -> dict[tuple[int | None, str], dict[str, Any]]:
-    return {(r[0], r[1]): r[2] for r in conn.execute("SELECT substation_id, rule, params FROM alarm_thresholds")}
+NEVER_S = 2 * 86400.0  # [s] how far back the last answer is looked for
 
 
 def observe(conn: psycopg.Connection, now: datetime,
             overrides: dict[tuple[int | None, str], dict[str, Any]]) -> list[Observation]:
-    """Every rule's value for every device/substation at ``now`` (None: no data, state kept)."""
+    """Every rule's value for every device/substation at ``now`` (None: cannot tell, state kept)."""
     glob = {name: params_for(name, overrides, None) for name in RULES}
-    obs: list[Observation] = []
-    for device_id, substation_id, last_good in conn.execute(LAST_GOOD_SQL, {"now": now}):
-        interval = float(params_for("comm_lost", overrides, substation_id)["interval_s"])
-        age = (now - last_good).total_seconds() if last_good else 86400.0
-        detail = (f"dernier relevé valide il y a {age / 60:.0f} min" if last_good
-                  else "aucun relevé valide depuis 24 h ou plus")
-        obs.append(Observation((substation_id, device_id, "comm_lost"), age / interval, detail))
+    obs = _communication(conn, now, overrides)
     subscribed: dict[int, Any] = dict(conn.execute(SUBSCRIBED_SQL).fetchall())
     night: dict[int, list[tuple[float | None, float | None]]] = {}
-    rows = conn.execute(_recent_metrics_sql(), {
+    window = int(glob["frozen_sensor"]["window_min"])
+    rows = conn.execute(_recent_metrics_sql(window), {
         "now": now, "oor_min": int(glob["out_of_range"]["window_min"]),
-        "err_min": int(glob["meter_error"]["window_min"]), "back_min": int(glob["counter_backwards"]["window_min"])})
+        "err_min": int(glob["meter_error"]["window_min"]), "back_min": int(glob["counter_backwards"]["window_min"])
+    }).fetchall()
+    peers = _outdoor_motion(rows, int(glob["frozen_sensor"]["min_samples"]))
     for row in rows:
-        device_id, sub_id, oor, err, backwards, t_ret, t_sup, power, flow, valve = row[:10]
+        device_id, sub_id, network, oor, err, backwards, t_ret, t_sup, power, flow, valve = row[:11]
         key = (sub_id, device_id)
-        obs.append(Observation((*key, "out_of_range"), float(oor), f"{oor} valeur(s) hors plage"))
+        obs.append(Observation((*key, "out_of_range"), float(oor), f"{oor} relevé(s) hors plage"))
         obs.append(Observation((*key, "meter_error"), None if err is None else float(err != 0),
-                               f"code {err}"))
-        obs.append(Observation((*key, "counter_backwards"), float(backwards), f"{backwards} relevé(s) en recul"))
-        frozen = []
-        for i, q in enumerate(TEMPERATURES):
-            n, ptp = row[10 + 2 * i], row[11 + 2 * i]
-            if n and n >= int(params_for("frozen_sensor", overrides, sub_id)["samples"]) and ptp is not None \
-                    and ptp <= 1e-6:
-                frozen.append(q)
-        has_temps = any(row[10 + 2 * i] for i in range(len(TEMPERATURES)))
-        obs.append(Observation((*key, "frozen_sensor"), float(bool(frozen)) if has_temps else None,
-                               ", ".join(frozen)))
-        loaded = power is not None and power >= float(params_for("return_too_high", overrides, sub_id)["min_power_kw"])
+                               f"le compteur signale le code {err}"))
+        obs.append(Observation((*key, "counter_backwards"), float(backwards),
+                               f"{backwards} relevé(s) d'index en recul"))
+        obs.append(_frozen((*key, "frozen_sensor"), row[11:], params_for("frozen_sensor", overrides, sub_id),
+                           peers.get(network), window))
+        p_ret = params_for("return_too_high", overrides, sub_id)
+        loaded = power is not None and power >= float(p_ret["min_power_kw"])
         obs.append(Observation((*key, "return_too_high"), t_ret if loaded and t_ret is not None else None,
-                               f"retour {t_ret:.1f} °C" if t_ret is not None else ""))
+                               f"{labels.measure('t_return_primary', t_ret)} en moyenne sur une heure "
+                               f"(seuil {labels.limit('t_return_primary', float(p_ret['raise_at']))})"
+                               if t_ret is not None else ""))
         delta = t_sup - t_ret if t_sup is not None and t_ret is not None else None
+        p_dt = params_for("delta_t_too_low", overrides, sub_id)
+        dt_limit = labels.limit("delta_t", float(p_dt["raise_at"]))
         obs.append(Observation((*key, "delta_t_too_low"), delta if loaded else None,
-                               f"ΔT {delta:.1f} K" if delta is not None else ""))
+                               f"{labels.measure('delta_t', delta)} en moyenne sur une heure (seuil {dt_limit})"
+                               if delta is not None else ""))
         if device_id in subscribed and power is not None:
-            ratio = power / float(subscribed[device_id])
-            obs.append(Observation((*key, "power_above_subscribed"), ratio,
-                                   f"{power:.0f} kW pour {float(subscribed[device_id]):.0f} kW souscrits"))
+            kw = float(subscribed[device_id])
+            obs.append(Observation((*key, "power_above_subscribed"), power / kw,
+                                   f"{labels.measure('power', power)} en moyenne sur une heure pour "
+                                   f"{labels.quantity(kw, 'kW', 0)} souscrits"))
         if sub_id is not None:
             night.setdefault(sub_id, []).append((flow, valve))
+    obs += _night_flow(night, now, overrides)
+    return obs
+
+
+def _communication(conn: psycopg.Connection, now: datetime,
+                   overrides: dict[tuple[int | None, str], dict[str, Any]]) -> list[Observation]:
+    """``comm_lost`` (no answer at all) and ``invalid_data`` (answers, but no valid value), per device,
+    in poll intervals since the last answer and since the last good reading."""
+    out = []
+    for device_id, substation_id, last_answer, last_good in conn.execute(LAST_SQL, {"now": now}):
+        lost = params_for("comm_lost", overrides, substation_id)
+        interval = float(lost["interval_s"])
+        silent = (now - last_answer).total_seconds() if last_answer else NEVER_S
+        threshold = labels.duration(float(lost["raise_at"]) * interval)
+        detail = (f"aucune réponse depuis {labels.duration(silent)} (seuil {threshold})" if last_answer
+                  else "aucune réponse depuis 2 jours ou plus")
+        out.append(Observation((substation_id, device_id, "comm_lost"), silent / interval, detail))
+        answering = silent / interval < float(lost["raise_at"])
+        invalid = params_for("invalid_data", overrides, substation_id)
+        since_good = (now - last_good).total_seconds() if last_good else NEVER_S
+        out.append(Observation(
+            (substation_id, device_id, "invalid_data"),
+            since_good / float(invalid["interval_s"]) if answering else 0.0,
+            f"l'appareil répond, mais aucune valeur valide depuis {labels.duration(since_good)} (seuil "
+            f"{labels.duration(float(invalid['raise_at']) * float(invalid['interval_s']))})"))
+    return out
+
+
+def _outdoor_motion(rows: list[Any], min_samples: int) -> dict[str, float]:
+    """Per network: the median spread [K] of the outdoor sensors over the frozen window."""
+    spreads: dict[str, list[float]] = {}
+    i = 11 + 4 * FROZEN_QUANTITIES.index("t_outdoor")
+    for row in rows:
+        n, ptp = row[i], row[i + 1]
+        if row[2] is not None and n and n >= min_samples and ptp is not None:
+            spreads.setdefault(row[2], []).append(float(ptp))
+    return {net: statistics.median(values) for net, values in spreads.items()}
+
+
+def _frozen(key: Key, values: tuple[Any, ...], p: dict[str, Any], peer_motion: float | None,
+            window_min: int) -> Observation:
+    """1 when a quantity is bit-identical over the window while it should move; 0 when every watched
+    quantity moves; None when one is merely steady (cannot tell: the state is kept)."""
+    frozen: list[str] = []
+    steady = False
+    seen = False
+    for i, q in enumerate(FROZEN_QUANTITIES):
+        n, ptp, last, before = values[4 * i: 4 * i + 4]
+        if not n or n < int(p["min_samples"]) or ptp is None:
+            continue
+        seen = True
+        if ptp > 0:
+            continue
+        lively = before >= int(p.get(f"min_distinct_{q}", p["min_distinct"]))
+        peers_moved = q == "t_outdoor" and peer_motion is not None and peer_motion >= float(p["peer_motion_k"])
+        stuck = (f"{labels.name(q)} {labels.agree(q, 'figé', 'figée')} à {labels.value_of(q, float(last))} "
+                 f"depuis {window_min} min")
+        if lively:
+            frozen.append(f"{stuck} alors {labels.agree(q, 'qu’il', 'qu’elle')} variait ({before} valeurs "
+                          f"distinctes les {window_min} min d'avant)")
+        elif peers_moved:
+            frozen.append(f"{stuck} alors que les autres sondes du réseau ont varié de "
+                          f"{labels.quantity(peer_motion or 0.0, 'K')}")
+        else:
+            steady = True
+    if frozen:
+        return Observation(key, 1.0, " ; ".join(frozen))
+    return Observation(key, None if steady or not seen else 0.0, "")
+
+
+def _night_flow(night: dict[int, list[tuple[float | None, float | None]]], now: datetime,
+                overrides: dict[tuple[int | None, str], dict[str, Any]]) -> list[Observation]:
     local_hour = now.astimezone(PARIS).hour
+    out = []
     for sub_id, parts in night.items():
         p = params_for("night_flow", overrides, sub_id)
-        if not int(p["start_hour"]) <= local_hour < int(p["end_hour"]):
-            obs.append(Observation((sub_id, None, "night_flow"), None))
-            continue
         flows = [f for f, _ in parts if f is not None]
         valves = [v for _, v in parts if v is not None]
-        if not flows or not valves:
-            obs.append(Observation((sub_id, None, "night_flow"), None))
+        if not int(p["start_hour"]) <= local_hour < int(p["end_hour"]) or not flows or not valves:
+            out.append(Observation((sub_id, None, "night_flow"), None))
             continue
         value = max(flows) if max(valves) <= float(p["valve_max_pct"]) else 0.0
-        obs.append(Observation((sub_id, None, "night_flow"), value,
-                               f"débit {max(flows):.2f} m³/h, vanne {max(valves):.0f} %"))
-    return obs
+        out.append(Observation((sub_id, None, "night_flow"), value,
+                               f"{labels.measure('flow', max(flows))} la nuit, "
+                               f"{labels.measure('valve_position', max(valves))} "
+                               f"(seuil {labels.limit('flow', float(p['raise_at']))})"))
+    return out
 
 
 def evaluate_alarms(conn: psycopg.Connection, now: datetime,
@@ -221,7 +303,7 @@ def acknowledge(conn: psycopg.Connection, alarm_id: int, by: str, comment: str, 
                            "ack_comment = %s WHERE id = %s AND state = 'raised' RETURNING id",
                            (now, by, comment, alarm_id)).fetchone()
         if row is None:
-            raise AlarmStateError(f"alarm {alarm_id} is not raised (unknown, acknowledged or cleared)")
+            raise AlarmStateError(f"l'alarme {alarm_id} n'est pas à acquitter (inconnue, déjà acquittée ou disparue)")
         conn.execute("INSERT INTO alarm_events (alarm_id, at, event, by_whom, comment) "
                      "VALUES (%s, %s, 'acknowledged', %s, %s)", (alarm_id, now, by, comment))
 
@@ -236,7 +318,7 @@ def clear(conn: psycopg.Connection, alarm_id: int, by: str, comment: str, now: d
         row = conn.execute("UPDATE alarms SET state = 'cleared', cleared_at = %s, cleared_by = %s "
                            "WHERE id = %s AND state <> 'cleared' RETURNING id", (now, by, alarm_id)).fetchone()
         if row is None:
-            raise AlarmStateError(f"alarm {alarm_id} is not open (unknown or already cleared)")
+            raise AlarmStateError(f"l'alarme {alarm_id} n'est plus en cours (inconnue ou déjà disparue)")
         conn.execute("INSERT INTO alarm_events (alarm_id, at, event, by_whom, comment) "
                      "VALUES (%s, %s, 'cleared', %s, %s)", (alarm_id, now, by, comment))
 

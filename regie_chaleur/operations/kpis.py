@@ -19,58 +19,6 @@ from regie_chaleur.operations.rollups import paris_day_bounds
 Resolution = Literal["raw", "hour", "day"]
 
 
-@dataclass(frozen=True)
-class SubstationStatus:
-    code: str
-    name: str
-    network: str
-    status: Literal["online", "offline", "alarm"]
-    last_seen: datetime | None
-    t_supply_primary: float | None  # [°C] last hour
-    t_return_primary: float | None  # [°C] last hour
-    delta_t: float | None  # [K]
-    power_kw: float | None  # [kW] last hour mean
-    subscribed_power_kw: float | None  # [kW]
-    open_alarms: int
-
-
-def substation_statuses(conn: psycopg.Connection, now: datetime, offline_after_s: float = 600,
-                        limit: int = 100, offset: int = 0, search: str | None = None,
-                        ) -> tuple[list[SubstationStatus], int]:
-    """A page of substations with their live status, and the total count."""
-    pattern = f"%{search}%" if search else "%"
-    total_row = conn.execute("SELECT count(*) FROM substations WHERE code ILIKE %s OR name ILIKE %s",
-                             (pattern, pattern)).fetchone()
-    rows = conn.execute(
-        """
-        WITH page AS (
-            SELECT id, code, name, network FROM substations WHERE code ILIKE %(p)s OR name ILIKE %(p)s
-            ORDER BY code LIMIT %(limit)s OFFSET %(offset)s
-        ), recent AS (
-            SELECT d.substation_id, max(s.time) AS last_seen,
-                   avg(s.t_supply_primary) FILTER (WHERE s.t_supply_primary_q = 0) AS t_sup,
-                   avg(s.t_return_primary) FILTER (WHERE s.t_return_primary_q = 0) AS t_ret,
-                   avg(s.power) FILTER (WHERE s.power_q = 0) AS power
-            FROM page JOIN devices d ON d.substation_id = page.id
-            JOIN substation_samples s ON s.device_id = d.id AND s.time > %(now)s - interval '1 hour'
-                 AND s.time <= %(now)s AND s.power_q IS DISTINCT FROM 5 AND s.t_outdoor_q IS DISTINCT FROM 5
-            GROUP BY d.substation_id
-        )
-        SELECT page.code, page.name, page.network, r.last_seen, r.t_sup, r.t_ret, r.power,
-               (SELECT sum(subscribed_power_kw) FROM delivery_points dp WHERE dp.substation_id = page.id),
-               (SELECT count(*) FROM alarms a WHERE a.substation_id = page.id AND a.state <> 'cleared')
-        FROM page LEFT JOIN recent r ON r.substation_id = page.id ORDER BY page.code
-        """, {"p": pattern, "limit": limit, "offset": offset, "now": now}).fetchall()
-    out = []
-    for code, name, network, last_seen, t_sup, t_ret, power, subscribed, alarms in rows:
-        online = last_seen is not None and (now - last_seen).total_seconds() <= offline_after_s
-        status: Literal["online", "offline", "alarm"] = "offline" if not online else ("alarm" if alarms else "online")
-        out.append(SubstationStatus(code, name, network, status, last_seen, t_sup, t_ret,
-                                    t_sup - t_ret if t_sup is not None and t_ret is not None else None, power,
-                                    float(subscribed) if subscribed is not None else None, int(alarms)))
-    return out, int(total_row[0]) if total_row else 0
-
-
 SERIES_COLUMNS = ("t_supply_primary", "t_return_primary", "t_supply_secondary", "t_return_secondary", "t_outdoor",
                   "flow", "power", "valve_position")
 

@@ -12,9 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-GOOD_ROW = ("(power_q = 0 OR t_outdoor_q = 0 OR t_supply_primary_q = 0 OR t_supply_secondary_q = 0 "
-            "OR energy_q = 0 OR valve_position_q = 0 OR flow_q = 0)")
+import psycopg
+
+from telemetry.samples import WIDE_QUANTITIES
+
+#: every quality column of the wide samples (a NULL quality: the quantity was not read in that row)
+QUALITY_COLUMNS = tuple(f"{q}_q" for q in WIDE_QUANTITIES)
 TEMPERATURES = ("t_supply_primary", "t_return_primary", "t_supply_secondary", "t_return_secondary", "t_outdoor")
+#: quantities the frozen-sensor rule watches
+FROZEN_QUANTITIES = (*TEMPERATURES, "flow", "power")
 
 
 @dataclass(frozen=True)
@@ -23,15 +29,21 @@ class Rule:
     severity: Literal["info", "warning", "critical"]
     direction: Literal["above", "below"]
     defaults: dict[str, Any] = field(default_factory=dict)
-    unit: str = ""
+    unit: str = ""  # of the value and threshold, as shown to operators
     label: str = ""  # French, for operators
 
 
 RULES: dict[str, Rule] = {r.name: r for r in (
     Rule("comm_lost", "critical", "above", {"raise_at": 3, "clear_at": 1.5, "interval_s": 60}, "intervalles",
          "Communication perdue"),
-    Rule("frozen_sensor", "warning", "above", {"raise_at": 0.5, "clear_at": 0.5, "samples": 12}, "",
-         "Capteur figé"),
+    Rule("invalid_data", "warning", "above", {"raise_at": 3, "clear_at": 1.5, "interval_s": 60}, "intervalles",
+         "Données invalides"),
+    # frozen: bit-identical over ``window_min`` while the quantity should move: it moved in the window
+    # before (at least ``min_distinct`` distinct values, ``min_distinct_<quantity>`` for one quantity), or
+    # the other outdoor sensors of its network moved by ``peer_motion_k`` [K] meanwhile
+    Rule("frozen_sensor", "warning", "above", {"raise_at": 0.5, "clear_at": 0.5, "window_min": 60, "min_samples": 10,
+                                               "min_distinct": 6, "min_distinct_power": 10, "min_distinct_flow": 10,
+                                               "peer_motion_k": 0.5}, "", "Capteur figé"),
     Rule("out_of_range", "warning", "above", {"raise_at": 0.5, "clear_at": 0.5, "window_min": 15}, "valeurs",
          "Valeur hors plage"),
     Rule("meter_error", "warning", "above", {"raise_at": 0.5, "clear_at": 0.5, "window_min": 30}, "code",
@@ -50,6 +62,11 @@ RULES: dict[str, Rule] = {r.name: r for r in (
     Rule("signature_anomaly", "info", "above", {"raise_at": 0.5, "clear_at": 0.5, "k_sigma": 3.0}, "",
          "Consommation hors signature"),
 )}
+
+
+def read_overrides(conn: psycopg.Connection) -> dict[tuple[int | None, str], dict[str, Any]]:
+    """The ``alarm_thresholds`` rows: (substation id or None, rule) -> parameters."""
+    return {(r[0], r[1]): r[2] for r in conn.execute("SELECT substation_id, rule, params FROM alarm_thresholds")}
 
 
 def params_for(rule: str, overrides: dict[tuple[int | None, str], dict[str, Any]], substation_id: int | None

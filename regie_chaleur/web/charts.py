@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from models.signature import fit_signature
-from regie_chaleur.forecast_service import read_history
 from regie_chaleur.operations.kpis import resolution_for, substation_series
 from regie_chaleur.operations.signatures import read_daily
+from regie_chaleur.services.forecast import read_history
 
 PARIS = ZoneInfo("Europe/Paris")
 RESOLUTION_LABELS = {"raw": "mesures brutes", "hour": "moyennes horaires", "day": "moyennes journalières"}
@@ -108,22 +108,61 @@ def latest_plan(conn: psycopg.Connection) -> dict[str, Any] | None:
 
 
 def plan_chart(conn: psycopg.Connection, plan_id: int) -> dict[str, Any]:
-    """A plan's hourly production per plant [MW] (stacked), demand [MW] and storage content [MWh]."""
-    hours = conn.execute("SELECT target, demand_mw, storage_mwh FROM plan_hours WHERE plan_id = %s ORDER BY target",
-                         (plan_id,)).fetchall()
+    """A plan's hours, every flow in MW: production per plant stacked with the must-take plants at the
+    bottom (then in the plants file's order), the storage's discharge on top, the demand (P50 forecast
+    plus losses) as a line, the forecast's P10-P90 band behind; the storage content [MWh] on its own axis."""
+    plan = conn.execute("SELECT forecast_id, system FROM production_plans WHERE id = %s", (plan_id,)).fetchone()
+    hours = conn.execute("SELECT target, demand_mw, storage_mwh, discharge_mw FROM plan_hours WHERE plan_id = %s "
+                         "ORDER BY target", (plan_id,)).fetchall()
+    if plan is None or not hours:
+        return {"x": [], "series": []}
     x = [epoch(h[0]) for h in hours]
     index = {h[0]: i for i, h in enumerate(hours)}
     by_plant: dict[str, list[float | None]] = {}
     for target, plant, mw in conn.execute("SELECT target, plant, production_mw FROM plan_production "
                                           "WHERE plan_id = %s ORDER BY plant, target", (plan_id,)):
         by_plant.setdefault(plant, [None] * len(hours))[index[target]] = _clean(mw)
-    series = [{"label": plant, "unit": "MW", "color": PLANT_COLORS[i % len(PLANT_COLORS)], "stack": True,
-               "values": values} for i, (plant, values) in enumerate(by_plant.items())]
-    series.append({"label": "Demande (prévision + pertes)", "unit": "MW", "color": "#1d1d1b", "dash": [5, 3],
-                   "values": [_clean(h[1]) for h in hours]})
-    series.append({"label": "Stock (ballon)", "unit": "MWh", "axis": "MWh", "color": "#7f3f5f",
+    series: list[dict[str, Any]] = [
+        {"label": plant, "unit": "MW", "color": PLANT_COLORS[i % len(PLANT_COLORS)], "stack": True,
+         "values": by_plant[plant]} for i, plant in enumerate(_stack_order(plan[1] or {}, list(by_plant)))]
+    series.append({"label": "Déstockage du ballon", "unit": "MW", "color": "#7f3f5f", "stack": True,
+                   "values": [_clean(h[3]) for h in hours]})
+    series.append({"label": "Demande (prévision P50 + pertes)", "unit": "MW", "color": "#1d1d1b", "dash": [5, 3],
+                   "width": 2, "values": [_clean(h[1]) for h in hours]})
+    series.append({"label": "Contenu du ballon", "unit": "MWh", "axis": "MWh", "color": "#7f3f5f", "dash": [2, 2],
                    "values": [_clean(h[2]) for h in hours]})
-    return {"x": x, "series": series}
+    band = _forecast_band(conn, plan[0], hours)
+    out: dict[str, Any] = {"x": x, "series": series}
+    if band is not None:
+        low, high = band
+        series.append({"label": "Demande P90", "unit": "MW", "color": "#9fbcd6", "values": high})
+        series.append({"label": "Demande P10", "unit": "MW", "color": "#9fbcd6", "values": low})
+        out["bands"] = [[len(series) - 2, len(series) - 1]]
+    return out
+
+
+def _stack_order(system: dict[str, Any], plants: list[str]) -> list[str]:
+    """Must-take plants first (the base of the stack), then the plants file's order, then any other."""
+    doc = [p for p in system.get("plants", []) or [] if isinstance(p, dict)]
+    named = [str(p.get("name")) for p in sorted(doc, key=lambda p: p.get("must_take_mw") is None)]
+    return [p for p in named if p in plants] + [p for p in plants if p not in named]
+
+
+def _forecast_band(conn: psycopg.Connection, forecast_id: int | None, hours: list[Any]
+                   ) -> tuple[list[float | None], list[float | None]] | None:
+    """P10 and P90 of the plan's forecast scaled like its demand (losses included) [MW]."""
+    if forecast_id is None:
+        return None
+    values = {r[0]: r[1:] for r in conn.execute("SELECT target, p10_mw, p50_mw, p90_mw FROM load_forecast_values "
+                                                "WHERE forecast_id = %s", (forecast_id,))}
+    low: list[float | None] = []
+    high: list[float | None] = []
+    for target, demand, *_ in hours:
+        p10, p50, p90 = values.get(target, (None, None, None))
+        scale = demand / p50 if p50 else None
+        low.append(_clean(p10 * scale) if p10 is not None and scale is not None else None)
+        high.append(_clean(p90 * scale) if p90 is not None and scale is not None else None)
+    return (low, high) if any(v is not None for v in low) else None
 
 
 def parse_range(start: str | None, end: str | None, default_days: float) -> tuple[datetime, datetime]:

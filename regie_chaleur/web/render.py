@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from billing import fr
+from regie_chaleur.operations import labels
 from regie_chaleur.web.authz import Principal, identify
 
 HERE = Path(__file__).parent
@@ -34,8 +35,10 @@ NAVIGATION = {
     "admin": [("/admin/comptes", "Comptes")],
 }
 MESSAGES = {
-    "alarm-acknowledged": "Alarme acquittée.", "alarm-cleared": "Alarme close.",
+    "alarm-acknowledged": "Alarme acquittée.", "alarm-cleared": "Alarme close par l'opérateur.",
     "saved": "Enregistré.", "imported": "Import réussi.", "credited": "Avoir émis.",
+    "unavailability-saved": "Indisponibilité enregistrée ; le plan de production a été recalculé.",
+    "unavailability-cancelled": "Indisponibilité annulée ; le plan de production a été recalculé.",
     "logged-out": "Vous êtes déconnecté.", "token-created": "Jeton créé.", "user-created": "Compte créé.",
 }
 
@@ -60,6 +63,7 @@ def _environment() -> jinja2.Environment:
         "day": lambda v: "—" if v is None else fr.day(v),
         "when": _when,
         "month": lambda v: fr.month(v) if isinstance(v, date) else "—",
+        "ago": lambda v: "—" if v is None else labels.duration(float(v)),
     })
     return env
 

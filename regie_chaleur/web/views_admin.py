@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from regie_chaleur.api.deps import DbDep
+from regie_chaleur.deps import DbDep
 from regie_chaleur.web.authz import AdminDep
 from regie_chaleur.web.render import page
 from regie_chaleur.web.security import ROLE_LABELS, ROLES, AuthError, create_api_token, create_user

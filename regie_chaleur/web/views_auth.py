@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from regie_chaleur.api.deps import DbDep
+from regie_chaleur.deps import DbDep
 from regie_chaleur.web.authz import COOKIE, AnyDep, identify
 from regie_chaleur.web.render import page
 from regie_chaleur.web.security import (

@@ -1,4 +1,6 @@
-"""Operator pages (conduite du réseau): overview, substations, one substation, alarms, forecast and plan."""
+"""Operator pages (conduite du réseau): overview, substations (and their CSV export), one substation
+(and its series as CSV over a chosen range). Alarms: :mod:`.views_alarms`; forecast and plan:
+:mod:`.views_planning`."""
 
 from __future__ import annotations
 
@@ -6,28 +8,25 @@ import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
-from regie_chaleur.api.deps import DbDep, Offset
-from regie_chaleur.forecast_service import forecast_accuracy
-from regie_chaleur.operations import alarms as alarm_ops
-from regie_chaleur.operations.kpis import network_balance, substation_statuses
+from regie_chaleur.deps import DbDep, Offset
+from regie_chaleur.operations.kpis import network_balance, resolution_for, substation_series
+from regie_chaleur.operations.live import network_summary, substation_statuses
 from regie_chaleur.web import charts
 from regie_chaleur.web.authz import OperatorDep
+from regie_chaleur.web.csv_export import cell, csv_response
 from regie_chaleur.web.render import ENV, page
+from regie_chaleur.web.views_alarms import RULE_LABELS, STATE_LABELS, AlarmFilter, read_alarms
 
 router = APIRouter(prefix="/exploitation", include_in_schema=False)
-RULE_LABELS = {
-    "comm_lost": "communication perdue", "frozen_sensor": "capteur figé", "out_of_range": "valeur hors plage",
-    "meter_error": "erreur compteur", "counter_backwards": "compteur qui recule",
-    "return_too_high": "retour trop chaud",
-    "delta_t_too_low": "ΔT trop faible en charge", "power_above_subscribed": "puissance au-delà de la souscription",
-    "night_flow": "débit nocturne vanne fermée", "signature_anomaly": "écart à la signature",
-}
-STATE_LABELS = {"raised": "levée", "acknowledged": "acquittée", "cleared": "close"}
+PARIS = ZoneInfo("Europe/Paris")
+STATUS_LABELS = {"online": "en ligne", "alarm": "en alarme", "invalid": "données invalides",
+                 "offline": "hors ligne (pas de réponse)"}
 SORTS = {"code": lambda s: s.code, "statut": lambda s: s.status, "vu": lambda s: s.last_seen or datetime.min.replace(
     tzinfo=UTC), "dt": lambda s: s.delta_t if s.delta_t is not None else -1e9,
          "retour": lambda s: s.t_return_primary if s.t_return_primary is not None else -1e9,
@@ -77,14 +76,10 @@ def _compute_overview(db: Any) -> dict[str, Any]:
                                         "GROUP BY 1").fetchall())
         yesterday = (now - timedelta(days=1)).date()
         balance = network_balance(conn, yesterday, yesterday)
-    online = [s for s in statuses if s.status != "offline"]
-    powers = [s.power_kw for s in online if s.power_kw is not None]
-    supplies = [s.t_supply_primary for s in online if s.t_supply_primary is not None]
-    returns = [s.t_return_primary for s in online if s.t_return_primary is not None]
-    return {"statuses": statuses, "total": total, "online": len(online), "offline": total - len(online),
-            "load_mw": sum(powers) / 1000 if powers else None,
-            "t_supply": sum(supplies) / len(supplies) if supplies else None,
-            "t_return": sum(returns) / len(returns) if returns else None,
+    summary = network_summary(statuses)
+    load = summary["load_kw"]
+    return {**summary, "statuses": statuses, "labels": STATUS_LABELS, "total": total,
+            "load_mw": load / 1000 if load is not None else None,
             "alarms": open_alarms, "alarm_total": sum(open_alarms.values()), "balance": balance, "at": now}
 
 
@@ -115,11 +110,12 @@ def substations(request: Request, db: DbDep, principal: OperatorDep,
                 tri: str = "code", ordre: str = "asc", offset: Offset = 0) -> HTMLResponse:
     with db.pool.connection() as conn:
         rows, _ = substation_statuses(conn, datetime.now(UTC), limit=100_000, search=q)
-    if statut in ("online", "offline", "alarm"):
+    if statut in STATUS_LABELS:
         rows = [r for r in rows if r.status == statut]
     rows.sort(key=SORTS.get(tri, SORTS["code"]), reverse=ordre == "desc")
     limit = 100
     return page(request, "operations/substations.html", title="Sous-stations", rows=rows[offset:offset + limit],
+                now=datetime.now(UTC),
                 total=len(rows), limit=limit, offset=offset, q=q or "", statut=statut or "", tri=tri, ordre=ordre)
 
 
@@ -130,11 +126,12 @@ def substation(request: Request, db: DbDep, principal: OperatorDep, code: str) -
                              (code,)).fetchone()
         if found is None:
             raise HTTPException(404, f"sous-station inconnue : {code}")
-        status = next(iter(substation_statuses(conn, datetime.now(UTC), search=code)[0]), None)
-        alarms = _alarms(conn, substation=code, limit=20)
+        status = next(iter(substation_statuses(conn, datetime.now(UTC), code=code)[0]), None)
+        alarms = read_alarms(conn, AlarmFilter(state="", substation=code), limit=20)
         points = conn.execute("SELECT code, name, subscribed_power_kw FROM delivery_points WHERE substation_id = %s "
                               "ORDER BY code", (found[0],)).fetchall()
     return page(request, "operations/substation.html", title=f"Sous-station {code}", s=found, status=status,
+                now=datetime.now(UTC),
                 alarms=alarms, points=points, rule_labels=RULE_LABELS, state_labels=STATE_LABELS)
 
 
@@ -156,81 +153,53 @@ def signature_data(db: DbDep, principal: OperatorDep, code: str) -> JSONResponse
         return JSONResponse(charts.signature_chart(conn, code, today - timedelta(days=365), today))
 
 
-def _alarms(conn: Any, *, state: str | None = None, rule: str | None = None, substation: str | None = None,
-            limit: int = 50, offset: int = 0) -> dict[str, Any]:
-    where = """WHERE (%(state)s::text IS NULL OR a.state = %(state)s OR (%(state)s = 'open' AND a.state <> 'cleared'))
-                 AND (%(rule)s::text IS NULL OR a.rule = %(rule)s) AND (%(sub)s::text IS NULL OR s.code = %(sub)s)"""
-    params = {"state": state, "rule": rule, "sub": substation, "limit": limit, "offset": offset}
-    base = " FROM alarms a LEFT JOIN substations s ON s.id = a.substation_id LEFT JOIN devices d ON d.id = a.device_id "
-    total = conn.execute("SELECT count(*)" + base + where, params).fetchone()
-    rows = conn.execute("SELECT a.id, s.code, d.code, a.rule, a.severity, a.state, a.message, a.raised_at, "
-                        "a.last_seen_at, a.acknowledged_at, a.acknowledged_by, a.ack_comment, a.cleared_at"
-                        + base + where + " ORDER BY a.raised_at DESC, a.id DESC LIMIT %(limit)s OFFSET %(offset)s",
-                        params).fetchall()
-    return {"rows": rows, "total": int(total[0]) if total else 0}
 
 
-@router.get("/alarmes", response_class=HTMLResponse)
-def alarms(request: Request, db: DbDep, principal: OperatorDep, etat: str = "open", regle: str | None = None,
-           sous_station: Annotated[str | None, Query(max_length=64)] = None,
-           offset: Offset = 0) -> HTMLResponse:
-    state = etat if etat in ("open", "raised", "acknowledged", "cleared") else None
-    with db.pool.connection() as conn:
-        found = _alarms(conn, state=state, rule=regle or None, substation=sous_station or None, offset=offset)
-    return page(request, "operations/alarms.html", title="Alarmes", etat=etat, regle=regle or "",
-                sous_station=sous_station or "", offset=offset, limit=50, rule_labels=RULE_LABELS,
-                state_labels=STATE_LABELS, rules=list(RULE_LABELS), **found)
-
-
-@router.get("/alarmes/{alarm_id}", response_class=HTMLResponse)
-def alarm(request: Request, db: DbDep, principal: OperatorDep, alarm_id: int) -> HTMLResponse:
-    with db.pool.connection() as conn:
-        found = conn.execute("SELECT a.id, s.code, d.code, a.rule, a.severity, a.state, a.message, a.value, "
-                             "a.threshold, a.raised_at FROM alarms a LEFT JOIN substations s ON s.id = a.substation_id "
-                             "LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = %s", (alarm_id,)).fetchone()
-        if found is None:
-            raise HTTPException(404, "alarme inconnue")
-        events = conn.execute("SELECT at, event, by_whom, comment FROM alarm_events WHERE alarm_id = %s "
-                              "ORDER BY at, id", (alarm_id,)).fetchall()
-    return page(request, "operations/alarm.html", title=f"Alarme {alarm_id}", a=found, events=events,
-                rule_labels=RULE_LABELS, state_labels=STATE_LABELS)
-
-
-@router.post("/alarmes/{alarm_id}/{action}")
-def alarm_action(request: Request, db: DbDep, principal: OperatorDep, alarm_id: int, action: str,
-                 commentaire: Annotated[str, Form(max_length=2000)] = "", retour: Annotated[str, Form()] = "") -> Any:
-    if action not in ("acquitter", "clore"):
-        raise HTTPException(404, "action inconnue")
-    with db.pool.connection() as conn:
-        try:
-            if action == "acquitter":
-                alarm_ops.acknowledge(conn, alarm_id, principal.login, commentaire, datetime.now(UTC))
-            else:
-                alarm_ops.clear(conn, alarm_id, principal.login, commentaire, datetime.now(UTC))
-        except alarm_ops.AlarmStateError as exc:
-            raise HTTPException(409, str(exc)) from exc
-    back = retour if retour.startswith("/exploitation/") else "/exploitation/alarmes"
-    sep = "&" if "?" in back else "?"
-    return RedirectResponse(f"{back}{sep}ok=alarm-{'acknowledged' if action == 'acquitter' else 'cleared'}",
-                            status_code=303)
-
-
-@router.get("/prevision", response_class=HTMLResponse)
-def forecast(request: Request, db: DbDep, principal: OperatorDep) -> HTMLResponse:
+@router.get("/sous-stations.csv")
+def substations_csv(db: DbDep, principal: OperatorDep, q: Annotated[str | None, Query(max_length=64)] = None,
+                    statut: Annotated[str, Query(max_length=16)] = "") -> Response:
+    """The substations list with its live state, as French Excel opens it."""
     now = datetime.now(UTC)
     with db.pool.connection() as conn:
-        accuracy = forecast_accuracy(conn, now, 30)
-        last = conn.execute("SELECT id, issued_at, weather_source FROM load_forecasts WHERE scope = 'network' "
-                            "ORDER BY issued_at DESC LIMIT 1").fetchone()
-        plan = charts.latest_plan(conn)
-        per_plant = conn.execute(
-            "SELECT plant, sum(production_mw), sum(started::int) FROM plan_production WHERE plan_id = %s "
-            "GROUP BY plant ORDER BY plant", (plan["id"],)).fetchall() if plan else []
-    return page(request, "operations/forecast.html", title="Prévision et plan de production", accuracy=accuracy,
-                last=last, plan=plan, per_plant=per_plant, today=date.today())
+        rows, _ = substation_statuses(conn, now, limit=100_000, search=q)
+    if statut in STATUS_LABELS:
+        rows = [r for r in rows if r.status == statut]
+    header = ["sous-station", "nom", "réseau", "état", "dernière mesure", "dernière réponse", "valeurs actuelles",
+              "départ primaire (°C)", "retour primaire (°C)", "ΔT (K)", "puissance (kW)", "puissance souscrite (kW)",
+              "alarmes en cours"]
+    return csv_response("sous-stations.csv", header, (
+        [r.code, r.name, r.network, STATUS_LABELS[r.status], cell(r.last_seen), cell(r.last_answer),
+         cell(not r.stale), cell(r.t_supply_primary, 1), cell(r.t_return_primary, 1), cell(r.delta_t, 1),
+         cell(r.power_kw, 0), cell(r.subscribed_power_kw, 0), cell(r.open_alarms)] for r in rows))
 
 
-@router.get("/donnees/plan/{plan_id}")
-def plan_data(db: DbDep, principal: OperatorDep, plan_id: int) -> JSONResponse:
+SERIES_HEADER = {"t_supply_primary": "départ primaire (°C)", "t_return_primary": "retour primaire (°C)",
+                 "t_supply_secondary": "départ secondaire (°C)", "t_return_secondary": "retour secondaire (°C)",
+                 "t_outdoor": "extérieure (°C)", "flow": "débit (m³/h)", "power": "puissance (kW)",
+                 "valve_position": "vanne (%)", "energy_kwh": "énergie (kWh)"}
+
+
+@router.get("/sous-stations/{code}/mesures.csv")
+def substation_series_csv(db: DbDep, principal: OperatorDep, code: str,
+                          du: Annotated[str, Query(max_length=32)] = "",
+                          au: Annotated[str, Query(max_length=32)] = "") -> Response:
+    """A substation's series over [du, au] (Europe/Paris days, both included; default the last 7 days) at
+    the resolution a chart of that range uses, as French Excel opens it."""
+    today = datetime.now(PARIS).date()
+    try:
+        first = date.fromisoformat(du) if du else today - timedelta(days=6)
+        last = date.fromisoformat(au) if au else today
+    except ValueError as exc:
+        raise HTTPException(422, "dates illisibles : AAAA-MM-JJ attendu") from exc
+    if last < first or (last - first).days > 400:
+        raise HTTPException(422, "période invalide : la fin doit suivre le début, 400 jours au plus")
+    start = datetime.combine(first, datetime.min.time(), PARIS)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), PARIS)
     with db.pool.connection() as conn:
-        return JSONResponse(charts.plan_chart(conn, plan_id))
+        if conn.execute("SELECT 1 FROM substations WHERE code = %s", (code,)).fetchone() is None:
+            raise HTTPException(404, f"sous-station inconnue : {code}")
+        resolution = resolution_for(start, end)
+        rows = substation_series(conn, code, start, end, resolution)
+    return csv_response(f"{code}-{first:%Y%m%d}-{last:%Y%m%d}.csv",
+                        ["instant" if resolution != "day" else "jour", *SERIES_HEADER.values()],
+                        ([cell(r["t"]), *(cell(r.get(k), 3) for k in SERIES_HEADER)] for r in rows))

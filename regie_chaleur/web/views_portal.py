@@ -18,11 +18,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from billing.documents.content import read_disclosure
 from billing.documents.store import read_document
 from billing.periods import add_months, boundary
-from regie_chaleur import billing_queries as q
-from regie_chaleur.api.deps import DbDep, Offset
-from regie_chaleur.billing_service import degree_days_source
-from regie_chaleur.documents_service import monthly_history
+from regie_chaleur.deps import DbDep, Offset
 from regie_chaleur.operations.signatures import subscribed_power_audit
+from regie_chaleur.services import billing_read as q
+from regie_chaleur.services.documents import monthly_history
+from regie_chaleur.services.weather import degree_days_source
 from regie_chaleur.web.authz import PortalDep, Principal, subscriber_scope
 from regie_chaleur.web.charts import epoch
 from regie_chaleur.web.render import page

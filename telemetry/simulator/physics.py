@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -109,9 +110,12 @@ class Substation:
     volume_capacity_m3: float = 10_000_000.0  # [m³]
     last_time: datetime | None = None
     last_state: State | None = None
-    frozen: bool = False
+    frozen: bool = False  # every register keeps the value it had (a device whose readings stopped updating)
     error_code: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)  # quantities read as these values
+    offsets: dict[str, float] = field(default_factory=dict)  # added to quantities (a drifting or faulty part)
+    noise: bool = True  # measurement noise on sensors, as real instruments have
+    _last_values: dict[str, float] | None = field(default=None, repr=False)
 
     def advance(self, t: datetime) -> State:
         """Move to time ``t``: integrate the counters since the last call, return the new state."""
@@ -127,16 +131,49 @@ class Substation:
         self.last_time, self.last_state = t, state
         return state
 
+    @property
+    def _seed(self) -> int:
+        return zlib.crc32(self.code.encode()) % 10_000
+
     def values(self, t: datetime) -> dict[str, float]:
-        """Every canonical quantity at ``t`` (advancing the counters) [canonical units]."""
+        """Every canonical quantity at ``t`` (advancing the counters) [canonical units].
+
+        Sensors carry a small deterministic measurement noise (temperatures ±0.05 K, flow and power
+        ±0.5 %): a steady quantity read at a register's resolution still repeats itself, but a live
+        float value is never bit-identical from one poll to the next, as on a real instrument.
+        """
+        if self.frozen and self._last_values is not None:
+            self.advance(t)
+            return dict(self._last_values)
         s = self.advance(t)
-        return {"t_outdoor": s.t_outdoor, "power": s.power, "flow": s.flow,
-                "t_supply_primary": s.t_supply_primary, "t_return_primary": s.t_return_primary,
-                "t_supply_secondary": s.t_supply_secondary, "t_return_secondary": s.t_return_secondary,
-                "valve_position": s.valve_position, "pump_running": float(s.pump_running),
-                "energy": self.energy_kwh, "volume": self.volume_m3, "meter_error_code": float(self.error_code),
-                "t_dhw": 55.0, "heat_curve_slope": 1.4, "flow_temp_max": 90.0, "energy_unit": 0.0,
-                "error_status": 0.0, "alarm_status": 0.0, **self.extra}
+        values = {"t_outdoor": s.t_outdoor, "power": s.power, "flow": s.flow,
+                  "t_supply_primary": s.t_supply_primary, "t_return_primary": s.t_return_primary,
+                  "t_supply_secondary": s.t_supply_secondary, "t_return_secondary": s.t_return_secondary,
+                  "valve_position": s.valve_position, "pump_running": float(s.pump_running),
+                  "energy": self.energy_kwh, "volume": self.volume_m3, "meter_error_code": float(self.error_code),
+                  "t_dhw": 55.0, "heat_curve_slope": 1.4, "flow_temp_max": 90.0, "energy_unit": 0.0,
+                  "error_status": 0.0, "alarm_status": 0.0}
+        if self.noise:
+            instant = t.timestamp()
+            for k, (name, absolute, relative) in enumerate(_NOISE):
+                values[name] += (absolute + relative * abs(values[name])) * _jitter(self._seed, k, instant)
+        for name, offset in self.offsets.items():
+            values[name] = values.get(name, 0.0) + offset
+        values.update(self.extra)
+        self._last_values = values
+        return dict(values)
+
+
+#: measured quantity, absolute noise [its unit], relative noise (share of the value)
+_NOISE = (("t_outdoor", 0.05, 0.0), ("t_supply_primary", 0.05, 0.0), ("t_return_primary", 0.05, 0.0),
+          ("t_supply_secondary", 0.05, 0.0), ("t_return_secondary", 0.05, 0.0), ("flow", 0.0, 0.005),
+          ("power", 0.0, 0.005))
+
+
+def _jitter(seed: int, k: int, instant: float) -> float:
+    """A deterministic pseudo-random number in [-1, 1) for a sensor and an instant."""
+    x = math.sin(seed * 12.9898 + k * 78.233 + instant * 0.137) * 43758.5453
+    return 2.0 * (x - math.floor(x)) - 1.0
 
 
 def make_substation(code: str, seed: int) -> Substation:

@@ -12,7 +12,8 @@ from schwifty import IBAN
 from billing.identifiers import siren_with_key, siret_with_key
 from billing.imports import import_tariffs
 from billing.periods import boundary
-from billing.records import save_contract, save_issuer, save_subscriber, save_vat_period, write_remote_readings
+from billing.records import save_contract, save_subscriber, write_remote_readings
+from billing.regie import save_issuer, save_vat_period
 from regie_chaleur.registry.store import import_inventory_text
 
 ACTOR = "agent.facturation@regie-ivry.test"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import psycopg
 
-from regie_chaleur.billing_service import refresh_boundary_readings
 from regie_chaleur.db.database import Database
+from regie_chaleur.services.billing import refresh_boundary_readings
 from tests.billing.support import setup_billing, siren, siret
 from tests.test_cli import run
 

@@ -24,10 +24,11 @@ from billing.documents.store import read_document
 from billing.errors import StateError, ValidationError
 from billing.exports.accounting import export_accounting
 from billing.exports.sepa import export_sepa
-from billing.records import save_mandate, save_reduction
+from billing.records import save_mandate
+from billing.regie import save_reduction
 from billing.runs import simulate_run
-from regie_chaleur.billing_service import credit, issue_with_documents
 from regie_chaleur.db.database import Database
+from regie_chaleur.services.billing import credit, issue_with_documents
 from tests.billing.support import ACTOR, contract, iban, remote, setup_billing, subscriber
 
 OCT, NOV = date(2026, 10, 1), date(2026, 11, 1)
@@ -235,7 +236,7 @@ def test_documents_are_stored_once_and_served_with_their_hash(billed: psycopg.Co
     assert billed.execute("SELECT count(*) FROM invoice_documents").fetchone() == (8,)  # 4 documents × PDF + XML
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation):
         billed.execute("UPDATE invoice_documents SET content = 'x' WHERE kind = 'facturx_pdf'")
-    from regie_chaleur.documents_service import generate_run_documents
+    from regie_chaleur.services.documents import generate_run_documents
 
     assert generate_run_documents(billed, 1) == 0  # nothing regenerated
 
@@ -311,7 +312,7 @@ def test_worker_processes_generate_after_the_parent_rendered(billed: psycopg.Con
     (a forked child would inherit the Typst compiler without its threads and hang)."""
     import threading
 
-    from regie_chaleur.documents_service import generate_run_documents
+    from regie_chaleur.services.documents import generate_run_documents
 
     for i in (1, 2, 3):
         remote(billed, f"MTR-000{i}", date(2026, 12, 1), str(510_000 + i))

@@ -20,9 +20,11 @@ import pytest
 from billing.credit import credit_invoice
 from billing.errors import StateError
 from billing.imports import import_formulas, import_indices
+from billing.issuing import issue_run
 from billing.model import Period
-from billing.records import change_power, record_reading, save_reduction, save_vat_period
-from billing.runs import issue_run, simulate_run
+from billing.records import change_power, record_reading
+from billing.regie import save_reduction, save_vat_period
+from billing.runs import simulate_run
 from regie_chaleur.db.database import Database
 from tests.billing.support import (
     ACTOR,
@@ -217,7 +219,7 @@ def test_register_rollover(conn: psycopg.Connection) -> None:
 def test_meter_replacement(conn: psycopg.Connection) -> None:
     # old meter 600 000 → 611 250 (replaced on 16 October), new one 12 → 7 512 on 1 November:
     # 11 250 + 7 500 = 18 750 kWh → 18,75 × 62,35 = 1 169,062 5 → 1 169,06
-    from regie_chaleur.billing_service import record_meter_change
+    from regie_chaleur.services.billing import record_meter_change
 
     subscriber(conn, "ABO-1")
     contract(conn, "POL-0001", "ABO-1", "PDL-0001", date(2025, 1, 1))

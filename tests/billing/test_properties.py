@@ -19,10 +19,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from billing.compute import compute_totals
+from billing.issuing import issue_run
 from billing.model import Line, Period
 from billing.money import cents
 from billing.numbering import take_numbers
-from billing.runs import issue_run, run_summary, simulate_run
+from billing.runs import run_summary, simulate_run
 from regie_chaleur.db.database import Database
 from tests.billing.support import ACTOR, contract, remote, setup_billing, subscriber
 

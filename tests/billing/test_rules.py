@@ -19,7 +19,7 @@ from billing.model import Component, EstimationBasis, Formula, MeterInputs, Peri
 from billing.money import cents, dec
 from billing.periods import boundary, hours_in, parse_month, r2_prorata, run_period
 from regie_chaleur.db.database import Database
-from regie_chaleur.demo_billing import demo_index_csv, load_demo_billing
+from regie_chaleur.demo.billing import demo_index_csv, load_demo_billing
 from tests.billing.support import ACTOR, setup_billing
 
 

@@ -8,7 +8,7 @@ import psycopg
 
 from regie_chaleur.db.database import Database
 from regie_chaleur.registry.store import import_inventory_text
-from regie_chaleur.telemetry_service import fleet_inventory
+from regie_chaleur.services.telemetry import fleet_inventory
 from telemetry.profiles import load_profiles
 from telemetry.samples import Reading
 from telemetry.simulator.backfill import backfill

@@ -41,13 +41,15 @@ def inject_faults(db: Database) -> None:
     with db.pool.connection() as conn:
         conn.execute("DELETE FROM substation_samples WHERE device_id IN (SELECT id FROM devices WHERE code LIKE "
                      "'SIM-00001-%%') AND time > %s AND time <= %s", (NOW - timedelta(minutes=45), NOW))
+        # the outdoor sensor sticks for the last hour while it moved before and its peers still move
         conn.execute("UPDATE substation_samples SET t_outdoor = 3.25 WHERE device_id = (SELECT id FROM devices "
-                     "WHERE code = 'SIM-00002-CTL') AND time > %s AND time <= %s", (NOW - timedelta(hours=2), NOW))
+                     "WHERE code = 'SIM-00002-CTL') AND time > %s AND time <= %s", (NOW - timedelta(minutes=59), NOW))
         update("SIM-00003-MTR", "meter_error_code = 7")
         update("SIM-00004-MTR", "energy = energy - 500, energy_q = 3",
                "AND time = (SELECT max(time) FROM substation_samples WHERE time <= %(hi)s)")
-        update("SIM-00005-MTR", "t_return_primary = 62")
-        update("SIM-00006-MTR", "t_supply_primary = 68, t_return_primary = 54")
+        wobble = "extract(minute FROM time) / 100"  # live values move a little: not a frozen sensor
+        update("SIM-00005-MTR", f"t_return_primary = 62 + {wobble}")
+        update("SIM-00006-MTR", f"t_supply_primary = 68 + {wobble}, t_return_primary = 54 + {wobble}")
         update("SIM-00008-CTL", "valve_position = 0")
         update("SIM-00009-MTR", "t_supply_primary = 180, t_supply_primary_q = 2",
                "AND time > %(hi)s - interval '10 minutes'")
@@ -55,7 +57,9 @@ def inject_faults(db: Database) -> None:
         conn.execute("UPDATE delivery_points SET subscribed_power_kw = 5000")
         conn.execute("UPDATE delivery_points SET subscribed_power_kw = 20 WHERE code = 'PDL-SIM-00007'")
         set_threshold(conn, "comm_lost", {"interval_s": 600})
-        set_threshold(conn, "frozen_sensor", {"samples": 10})
+        # the history has a sample every 10 minutes: 6 in the frozen window, 6 in the hour before
+        set_threshold(conn, "frozen_sensor", {"min_samples": 5, "min_distinct": 4, "min_distinct_power": 4,
+                                              "min_distinct_flow": 4})
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from regie_chaleur.db.database import Database
-from regie_chaleur.maintenance import run_maintenance_once
 from regie_chaleur.operations.kpis import network_balance, substation_daily_kpis, substation_series
 from regie_chaleur.operations.rollups import refresh_operations
+from regie_chaleur.services.maintenance import run_maintenance_once
 from tests.operations.support import build_network
 
 START = datetime(2026, 1, 10, tzinfo=UTC)

@@ -119,4 +119,4 @@ def test_operations_api(history: Database) -> None:
         audit = c.get("/api/v1/audit/subscribed-power", params={"first": "2025-10-01", "last": "2026-01-31"}).json()
         assert {a["finding"] for a in audit} == {"sur-souscrit", "sous-souscrit"}
         schema = c.get("/api/v1/openapi.json").json()
-        assert "[kW] mean of the last hour" in str(schema["components"]["schemas"]["SubstationOut"])
+        assert "[kW] at the last good reading" in str(schema["components"]["schemas"]["SubstationOut"])

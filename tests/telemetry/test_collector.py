@@ -18,7 +18,7 @@ import yaml
 
 from regie_chaleur.db.database import Database
 from regie_chaleur.registry.store import import_inventory_text
-from regie_chaleur.telemetry_service import fleet_inventory
+from regie_chaleur.services.telemetry import fleet_inventory
 from telemetry.buffer import StoreAndForwardBuffer
 from telemetry.collector import Collector, ForwardSettings, connector
 from telemetry.poller import DeviceConfig, PollSettings
@@ -115,7 +115,9 @@ def test_database_outage_of_60_s_loses_and_doubles_nothing(db: Database, fleet: 
         observed["buffered_during_outage"] = collector.buffer.pending_batches
         observed["failures"] = collector.stats.db_write_failures
         proxy.start()
-        time.sleep(6)
+        deadline = time.monotonic() + 60
+        while collector.buffer.pending_batches > 1 and time.monotonic() < deadline:
+            time.sleep(0.5)  # the backlog is forwarded oldest first
 
     try:
         emitted = run_collector(collector, 0, outage)

@@ -18,7 +18,7 @@ import pytest
 
 from regie_chaleur.db.database import Database
 from regie_chaleur.registry.store import import_inventory_text
-from regie_chaleur.telemetry_service import fleet_inventory
+from regie_chaleur.services.telemetry import fleet_inventory
 from telemetry.collector import Collector, ForwardSettings, connector
 from telemetry.poller import PollSettings
 from telemetry.profiles import Profile, load_profiles

@@ -7,7 +7,7 @@ import pytest
 from regie_chaleur.db.database import Database
 from regie_chaleur.errors import RegieError
 from regie_chaleur.registry.store import import_inventory_text
-from regie_chaleur.telemetry_service import Shard, fleet_inventory, read_device_configs
+from regie_chaleur.services.telemetry import Shard, fleet_inventory, read_device_configs
 from telemetry.profiles import load_profiles
 from telemetry.simulator.fleet import fleet_specs
 

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from billing.runs import issue_run, simulate_run
+from billing.issuing import issue_run
+from billing.runs import simulate_run
 from regie_chaleur.api.app import create_app
 from regie_chaleur.db.database import Database
 from tests.billing.support import ACTOR, contract, remote, setup_billing, subscriber

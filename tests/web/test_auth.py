@@ -113,7 +113,7 @@ def test_a_subscriber_sees_only_their_own(site: tuple[Database, str]) -> None:
     with db.pool.connection() as conn:
         numbers = dict(conn.execute("SELECT s.code, i.number FROM invoices i JOIN subscribers s ON "
                                     "s.id = i.subscriber_id").fetchall())
-    from regie_chaleur.documents_service import generate_for
+    from regie_chaleur.services.documents import generate_for
 
     with db.pool.connection() as conn:
         generate_for(conn, list(numbers.values()))

@@ -160,8 +160,9 @@ def test_billing_simulates_issues_and_downloads_a_pdf(browser: Browser, site: tu
 
 def test_subscriber_sees_their_chart_and_invoice_and_nothing_else(browser: Browser, site: tuple[Database, str]) -> None:
     db, base = site
-    from billing.runs import issue_run, simulate_run
-    from regie_chaleur.documents_service import generate_for
+    from billing.issuing import issue_run
+    from billing.runs import simulate_run
+    from regie_chaleur.services.documents import generate_for
 
     with db.pool.connection() as conn:
         run = simulate_run(conn, date(2026, 10, 1), actor="test", run_date=date(2026, 11, 3))

@@ -65,6 +65,9 @@
       s.values = running.slice();
     });
     out.series.reverse();  // draw the top of the stack first so each fill shows its own band
+    // bands name series by their index: follow the reversal (band series listed last are drawn first, behind)
+    const n = out.series.length;
+    if (out.bands) { out.bands = out.bands.map(([a, b]) => [n - 1 - a, n - 1 - b]); }
     return out;
   }
 

@@ -1,4 +1,4 @@
-"""Invoice documents and exchanges wired to the rest of the system.
+"""Wires the invoice documents and exchanges to the database and to telemetry (13-month consumption).
 
 The EU billing information printed on each invoice comes from here, as plain data: the delivery
 point's consumption per month over 13 months (the meter's daily rollups in telemetry, else what was
@@ -22,7 +22,7 @@ from billing.model import Period
 from billing.money import KWH, round_to
 from billing.periods import add_months
 from models.degree_days import weather_normalised
-from regie_chaleur.billing_service import degree_days_source
+from regie_chaleur.services.weather import degree_days_source
 
 MONTHS = 13
 

@@ -1,28 +1,11 @@
-"""``regie-chaleur demo``: a living Ivry-like network on the embedded database (or the configured one).
-
-What it does, in order, with a progress line per step:
-
-1. prepares the database (migrations; ``--reset`` drops everything first);
-2. builds the network once (:mod:`regie_chaleur.demo_network`): registry, plants, subscribers,
-   contracts and SEPA mandates, the régie, tariffs, indices, VAT periods, one account per role;
-3. writes the history up to now (13 months the first time, only what is missing afterwards) with the
-   simulator's physics (:mod:`regie_chaleur.history`, hourly, every 10 minutes for the last two days),
-   then the rollups;
-4. issues the load forecast (from the simulated weather) and the production plan, and the bill run of
-   last month with its documents;
-5. goes live: the substations are served as Modbus TCP devices (a few faulty on purpose), the collector
-   polls them every minute, the maintenance jobs refresh rollups, alarms, forecast and plan; the web
-   application is served until Ctrl-C, which stops everything.
-"""
+"""Bringing the demonstration up to now: the network once, the missing history and its rollups, the
+forecast and plan, last month's bill run and its documents."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,21 +14,18 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from regie_chaleur.db.database import Database, connect, open_database, resolve_url
-from regie_chaleur.demo_network import (
-    MODBUS_BASE_PORT,
+from regie_chaleur.db.database import Database
+from regie_chaleur.demo.history import Counters, time_grid, write_history
+from regie_chaleur.demo.network import (
     DemoSubstation,
     inventory_yaml,
     production_specs,
     production_substation,
     subscriber_records,
-    substations,
 )
 from regie_chaleur.errors import RegieError
-from regie_chaleur.history import Counters, time_grid, write_history
-from regie_chaleur.settings import Settings
 from telemetry.simulator.fleet import SimulatedSubstationSpec
-from telemetry.simulator.physics import Substation, compute_state, make_substation, outdoor_temperature
+from telemetry.simulator.physics import Substation, make_substation, outdoor_temperature
 
 log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
@@ -60,9 +40,7 @@ ACCOUNTS = [  # login, name, role, subscriber
 FINE = timedelta(minutes=10)  # the collector's resolution, for the last days
 FINE_DAYS = 2
 FIRST_MAINTENANCE_S = 75.0  # [s] the collector's first round (devices poll every 60 s at most)
-#: faults switched on in the live simulator: substation code -> what is wrong
-FAULTS = {"SST-C013": "no_answer", "SST-C042": "frozen", "SST-F007": "return_high", "SST-C077": "meter_error",
-          "SST-C150": "no_answer"}
+
 
 
 class Progress:
@@ -91,20 +69,6 @@ class SimulatedWeather:
         return pd.Series(np.asarray(values) + error, index=index, name="temperature")
 
 
-def reset_database(settings: Settings) -> None:
-    """Drop every object of the application's schema (demo only)."""
-    url, embedded = resolve_url(settings)
-    try:
-        with connect(url) as conn:
-            conn.execute("DROP SCHEMA public CASCADE")
-            conn.execute("CREATE SCHEMA public")
-    finally:
-        if embedded is not None:
-            embedded.stop()
-
-
-# --- 2. the network ---------------------------------------------------------------------------------
-
 def fleet(subs: list[DemoSubstation]) -> tuple[list[SimulatedSubstationSpec], list[Substation]]:
     """Everything the simulator serves: the substations and the networks' production meters, with what
     each one simulates (a fresh state: registers as the simulator starts them)."""
@@ -118,7 +82,7 @@ def fleet(subs: list[DemoSubstation]) -> tuple[list[SimulatedSubstationSpec], li
 def build_network(conn: psycopg.Connection, subs: list[DemoSubstation], today: date) -> bool:
     """Registry, billing set-up and accounts, once; returns whether it built them now."""
     from billing.records import save_contract, save_mandate, save_subscriber
-    from regie_chaleur.demo_billing import load_demo_billing
+    from regie_chaleur.demo.billing import load_demo_billing
     from regie_chaleur.registry.store import import_inventory_text
     from regie_chaleur.web.security import create_user
 
@@ -142,8 +106,6 @@ def build_network(conn: psycopg.Connection, subs: list[DemoSubstation], today: d
         create_user(conn, login, name, role, PASSWORD, subscriber)
     return True
 
-
-# --- 3. history ---------------------------------------------------------------------------------------
 
 def history_start(today: date) -> datetime:
     """The first instant of the history: the first day of the month 13 months back (Europe/Paris)."""
@@ -225,11 +187,9 @@ def refresh_rollups(db: Database, start: datetime, end: datetime, progress: Prog
                 progress.step(f"  rollups: {done}/{len(windows)} months")
 
 
-# --- 4. forecast, plan, bills ------------------------------------------------------------------------
-
 def issue_forecast(db: Database, at: datetime, weather: SimulatedWeather) -> bool:
     """The network forecast issued at ``at`` (unless it exists); whether it was issued."""
-    from regie_chaleur.forecast_service import run_network_forecast
+    from regie_chaleur.services.forecast import run_network_forecast
 
     at = at.replace(minute=0, second=0, microsecond=0)
     with db.pool.connection() as conn:
@@ -241,7 +201,7 @@ def issue_forecast(db: Database, at: datetime, weather: SimulatedWeather) -> boo
 
 def forecast_and_plan(db: Database, now: datetime, weather: SimulatedWeather, progress: Progress) -> None:
     """Today's forecast and the production plan from it."""
-    from regie_chaleur.planning_service import plan_latest, read_system_doc
+    from regie_chaleur.services.planning import plan_latest, read_system_doc
 
     issue_forecast(db, now, weather)
     with db.pool.connection() as conn:
@@ -265,7 +225,7 @@ def past_forecasts(db: Database, now: datetime, weather: SimulatedWeather, stop:
 def bill_last_month(db: Database, today: date, progress: Progress) -> int | None:
     """The bill run of last month, simulated and issued (documents generated afterwards); its id."""
     from billing.periods import add_months
-    from regie_chaleur.billing_service import bill_month
+    from regie_chaleur.services.billing import bill_month
 
     month = add_months(today.replace(day=1), -1)
     with db.pool.connection() as conn:
@@ -279,7 +239,7 @@ def bill_last_month(db: Database, today: date, progress: Progress) -> int | None
 
 
 def generate_documents(db: Database, run_id: int, progress: Progress) -> None:
-    from regie_chaleur.documents_service import generate_run_documents
+    from regie_chaleur.services.documents import generate_run_documents
 
     try:
         with db.pool.connection() as conn:
@@ -287,155 +247,3 @@ def generate_documents(db: Database, run_id: int, progress: Progress) -> None:
         progress.step(f"documents of the bill run: {count} PDF/Factur-X generated")
     except Exception:  # a background job: log it, the demo goes on
         log.exception("documents of run %s not generated", run_id)
-
-
-# --- 5. live ------------------------------------------------------------------------------------------
-
-def _apply_fault(server: object, fault: str) -> None:
-    substation = server.substation  # type: ignore[attr-defined]
-    devices = server.devices  # type: ignore[attr-defined]
-    if fault == "no_answer":
-        for device in devices.values():
-            device.faults.no_answer = True
-    elif fault == "frozen":
-        substation.frozen = True
-    elif fault == "return_high":
-        substation.extra["t_return_primary"] = 61.5
-    elif fault == "meter_error":
-        substation.error_code = 8
-
-
-@contextmanager
-def live(db: Database, settings: Settings, subs: list[DemoSubstation], counters: Counters | None) -> Iterator[None]:
-    """The simulated substations and the collector polling them, in one event loop thread."""
-    from regie_chaleur.telemetry_service import Shard, poll_settings, profiles_for, read_device_configs
-    from telemetry.collector import Collector, connector
-    from telemetry.simulator.fleet import Simulator
-
-    profiles = profiles_for(settings)
-    specs, simulated = fleet(subs)
-    simulator = Simulator(specs, profiles)
-    for i, (spec, sub) in enumerate(zip(specs, simulated, strict=True)):
-        server = simulator.servers[spec.code]
-        server.substation = sub  # the production meters simulate their network, not a building
-        for device in server.devices.values():
-            device.substation = sub
-        if counters is not None:  # continue the history's registers
-            sub.energy_kwh, sub.volume_m3 = float(counters.energy_kwh[i]), float(counters.volume_m3[i])
-            sub.last_time = counters.at
-            sub.last_state = compute_state(sub.building, counters.at, outdoor_temperature(counters.at))
-        if spec.code in FAULTS:
-            _apply_fault(server, FAULTS[spec.code])
-    with db.pool.connection() as conn:
-        devices = read_device_configs(conn, profiles, Shard(0, 1))
-    collector = Collector(devices, connector(db.url), settings.data_dir / "demo-collector-buffer.sqlite",
-                          poll_settings(settings))
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    started = threading.Event()
-    failure: list[BaseException] = []
-
-    async def main() -> None:
-        await simulator.start()
-        task = asyncio.create_task(collector.run())
-        started.set()
-        await stop.wait()
-        collector.request_stop()
-        await task
-        await simulator.stop()
-
-    def run() -> None:
-        try:
-            loop.run_until_complete(main())
-        except BaseException as exc:  # reported to the main thread
-            failure.append(exc)
-            started.set()
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, name="demo-live", daemon=True)
-    thread.start()
-    started.wait(60)
-    if failure:
-        raise RegieError(f"the simulated substations could not start: {failure[0]}")
-    try:
-        yield
-    finally:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(stop.set)
-        thread.join(30)
-
-
-@contextmanager
-def background(target: Callable[[threading.Event], None], name: str) -> Iterator[None]:
-    stop = threading.Event()
-    thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
-
-
-def maintenance(db: Database, settings: Settings, weather: SimulatedWeather, stop: threading.Event) -> None:
-    """The scheduler's jobs every minute, from once the collector has polled every device (before, the
-    devices would look silent since the history's last row)."""
-    from regie_chaleur.maintenance import run_maintenance_loop
-
-    if not stop.wait(FIRST_MAINTENANCE_S):
-        run_maintenance_loop(db.pool, stop, 60.0, settings.notifier(), weather=weather)
-
-
-def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: bool, substation_count: int = 250,
-             modbus_port: int = MODBUS_BASE_PORT) -> int:
-    """Build (or reuse) the demonstration network, bring it up to now, and serve it until Ctrl-C."""
-    from regie_chaleur.cli import _serve
-
-    progress = Progress()
-    if reset:
-        progress.step("resetting the database")
-        reset_database(settings)
-    progress.step("preparing the database...")
-    db = open_database(settings, apply_migrations=True)
-    where = f"embedded server in {db.embedded.pgdata}" if db.embedded else "configured database"
-    progress.step(f"database ready ({where}, mode {db.caps.mode}, {len(db.applied)} migration(s) applied)")
-    try:
-        subs = substations(substation_count, modbus_port)
-        now = datetime.now(UTC)
-        today = now.astimezone(PARIS).date()
-        with db.pool.connection() as conn:
-            built = build_network(conn, subs, today)
-            progress.step(("network built" if built else "network found") +
-                          f": {len(subs)} substations on 2 networks, 5 plants and the storage tank")
-            counters, written_from = write_missing_history(conn, subs, now, progress)
-        end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        refresh_rollups(db, written_from - timedelta(hours=3), end, progress)
-        weather = SimulatedWeather()
-        forecast_and_plan(db, now, weather, progress)
-        run_id = bill_last_month(db, today, progress)
-        h, p = host or settings.http_host, port or settings.http_port
-        with live(db, settings, subs, counters), \
-                background(lambda stop: maintenance(db, settings, weather, stop), "maintenance"), \
-                background(lambda stop: past_forecasts(db, now, weather, stop), "past forecasts"), \
-                background(lambda stop: generate_documents(db, run_id, progress) if run_id else None, "documents"):
-            progress.step(f"live: {len(subs)} substations served as Modbus TCP devices on 127.0.0.1:"
-                          f"{subs[0].spec.port}-{subs[-1].spec.port + 2} and polled by the collector; faults on "
-                          f"{', '.join(FAULTS)}")
-            print(accounts_text(h, p), flush=True)
-            # close_on_shutdown=False: the live parts still write while stopping
-            _serve(db, h, p, close_on_shutdown=False, request_threads=settings.http_threads)
-    finally:
-        db.close()
-    progress.step("stopped")
-    return 0
-
-
-def accounts_text(host: str, port: int) -> str:
-    shown = "localhost" if host in ("0.0.0.0", "127.0.0.1") else host  # noqa: S104
-    lines = ["", f"  regie-chaleur demo: http://{shown}:{port}/", "", "  Demo accounts (password: "
-             f"{PASSWORD}):"]
-    labels = {"admin": "administration", "operator": "conduite du réseau", "billing": "facturation",
-              "subscriber": "espace abonné (OPH d'Ivry)"}
-    lines += [f"    {login:<13} {labels[role]}" for login, _, role, _ in ACCOUNTS]
-    return "\n".join([*lines, "", "  Ctrl-C stops everything.", ""])

@@ -1,4 +1,5 @@
-"""Shared route dependencies as ``Annotated`` aliases."""
+"""Request dependencies shared by the JSON API (`api/`) and the web pages (`web/`), as ``Annotated`` aliases:
+the database, the acting principal, a bounded listing offset."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Periodic jobs: operations rollups, retention, alarm evaluation, the daily signature check.
+"""Wires the periodic jobs: operations rollups, retention, alarm evaluation, the daily signature check.
 
 - rollups: ``substation_hourly`` (own table, or TimescaleDB's policy refreshes the continuous
   aggregate and our call only forces it), ``energy_hourly`` and ``substation_daily``, incrementally
@@ -68,7 +68,7 @@ def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
 def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: float,
                     school_holidays: frozenset[date]) -> int | None:
     from regie_chaleur.errors import RegieError
-    from regie_chaleur.forecast_service import run_network_forecast
+    from regie_chaleur.services.forecast import run_network_forecast
 
     with pool.connection() as conn:
         last = conn.execute("SELECT max(issued_at) FROM load_forecasts WHERE scope = 'network'").fetchone()
@@ -80,7 +80,7 @@ def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: 
             log.warning("network forecast not issued: %s", exc)
             return None
         try:  # a new forecast: plan again from it
-            from regie_chaleur.planning_service import plan_latest, read_system_doc
+            from regie_chaleur.services.planning import plan_latest, read_system_doc
 
             plan_latest(conn, read_system_doc(None))
         except RegieError as exc:

@@ -1,5 +1,5 @@
-"""The load forecast in the application: history from the database, weather from a provider, the
-SciPy model from ``models``, forecasts stored with the weather they used, accuracy tracked.
+"""Wires the load forecast: history from the database, weather from a provider, the SciPy model from
+``models``, forecasts stored with the weather they used, accuracy tracked.
 
 Network load [MW] is the hourly sum of the delivery points' mean power (``substation_hourly``, meters
 of delivery points); a substation's load is the same sum over its own delivery points, forecast by
@@ -21,7 +21,7 @@ from models.calendar import public_holidays
 from models.errors import ModelError
 from models.forecast import ForecastConfig, fit, forecast
 from regie_chaleur.errors import RegieError
-from regie_chaleur.weather import ForecastProvider
+from regie_chaleur.services.weather import ForecastProvider
 
 TZ = "Europe/Paris"
 

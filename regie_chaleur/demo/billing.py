@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 
 import psycopg
@@ -19,9 +20,9 @@ import yaml
 
 from billing.imports import import_formulas, import_indices, import_tariffs
 from billing.periods import add_months
-from billing.records import save_disclosure, save_issuer, save_reduction, save_vat_period
+from billing.regie import save_disclosure, save_issuer, save_reduction, save_vat_period
 
-CONFIG = Path(__file__).parent / "config"
+CONFIG = Path(str(resources.files("regie_chaleur") / "config"))
 FIRST_MONTH = date(2024, 9, 1)
 #: series: (name, yearly drift, seasonal amplitude, months until published, publication day)
 SERIES = {

@@ -1,4 +1,4 @@
-"""Wiring of the telemetry package: devices from the registry, the collector and the simulator."""
+"""Wires the telemetry package: devices from the registry, the collector and the simulator."""
 
 from __future__ import annotations
 
@@ -84,9 +84,18 @@ def run_collector(settings: Settings, url: str, shard: Shard) -> int:
 
 
 def run_simulator(specs: list[SimulatedSubstationSpec], profiles: dict[str, Profile], latency_s: float,
-                  ready: Path | None = None) -> int:
-    """Serve the fleet until SIGTERM/SIGINT."""
+                  ready: Path | None = None, resetting_share: float = 0.0) -> int:
+    """Serve the fleet until SIGTERM/SIGINT.
+
+    Args:
+        resetting_share: share of the substations (spread evenly) whose meter resets the connection on
+            every other request.
+    """
     simulator = Simulator(specs, profiles, latency_s)
+    if resetting_share > 0:
+        every = max(1, round(1 / resetting_share))
+        for spec in specs[::every]:
+            simulator.servers[spec.code].devices[spec.devices[0].unit_id].faults.reset_every = 2
 
     async def main() -> None:
         stop = asyncio.Event()

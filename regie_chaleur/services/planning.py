@@ -1,9 +1,10 @@
-"""Production planning in the application: the next 7 days from the latest stored forecast, re-planned
-when a newer forecast exists, stored with costs, CO2 and the renewable share; plan versus actual."""
+"""Wires production planning: the next 7 days from the latest stored forecast, re-planned when a newer
+forecast exists, stored with costs, CO2 and the renewable share; plan versus actual."""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -63,6 +64,7 @@ def plan_latest(conn: psycopg.Connection, system_doc: dict[str, Any], losses_sha
                           (forecast_id,)).fetchall()
     targets = [r[0] for r in values]
     demand = np.array([r[1] for r in values]) * (1 + losses_share)
+    system_doc = with_unavailabilities(conn, system_doc, targets[0], len(targets))
     try:
         system = parse_system(system_doc, demand)
         plan = solve(system, time_limit_s=time_limit_s)
@@ -93,6 +95,81 @@ def plan_latest(conn: psycopg.Connection, system_doc: dict[str, Any], losses_sha
               float(plan.soc[t]), float(plan.unserved[t]), float(plan.dump[t]),
               marginal[t]) for t in range(len(targets))])
     return StoredPlan(plan_id, forecast_id, plan.cost_eur, plan.status)
+
+
+@dataclass(frozen=True)
+class Unavailability:
+    id: int
+    plant: str  # its name in the plants file
+    start_at: datetime
+    end_at: datetime
+    reason: str
+    created_by: str
+
+
+def read_unavailabilities(conn: psycopg.Connection, since: datetime) -> list[Unavailability]:
+    """The declared unavailabilities still in force or to come after ``since`` (not cancelled)."""
+    rows = conn.execute("SELECT id, plant, start_at, end_at, reason, created_by FROM plant_unavailabilities "
+                        "WHERE cancelled_at IS NULL AND end_at > %s ORDER BY start_at, plant", (since,)).fetchall()
+    return [Unavailability(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def declare_unavailability(conn: psycopg.Connection, plant: str, start_at: datetime, end_at: datetime, reason: str,
+                           actor: str, plants: list[str]) -> int:
+    """Record that ``plant`` produces nothing from ``start_at`` to ``end_at``; returns its id.
+
+    Raises:
+        RegieError: an unknown plant, an end not after the start, no reason (French, for operators).
+    """
+    if plant not in plants:
+        raise RegieError(f"installation inconnue : {plant} (connues : {', '.join(plants)})")
+    if end_at <= start_at:
+        raise RegieError("la fin de l'indisponibilité doit être après son début")
+    if not reason.strip():
+        raise RegieError("indiquez le motif de l'indisponibilité")
+    row = conn.execute("INSERT INTO plant_unavailabilities (plant, start_at, end_at, reason, created_by) "
+                       "VALUES (%s, %s, %s, %s, %s) RETURNING id", (plant, start_at, end_at, reason.strip(), actor)
+                       ).fetchone()
+    return int(row[0])  # type: ignore[index]
+
+
+def cancel_unavailability(conn: psycopg.Connection, unavailability_id: int, actor: str) -> None:
+    """Withdraw a declared unavailability (kept, marked cancelled by whom and when).
+
+    Raises:
+        RegieError: unknown or already cancelled.
+    """
+    row = conn.execute("UPDATE plant_unavailabilities SET cancelled_at = now(), cancelled_by = %s "
+                       "WHERE id = %s AND cancelled_at IS NULL RETURNING id", (actor, unavailability_id)).fetchone()
+    if row is None:
+        raise RegieError(f"indisponibilité {unavailability_id} inconnue ou déjà annulée")
+
+
+def with_unavailabilities(conn: psycopg.Connection, system_doc: dict[str, Any], start_at: datetime,
+                          hours: int) -> dict[str, Any]:
+    """``system_doc`` with the declared unavailabilities over [start_at, start_at + hours h) added to its
+    plants' outages (hours from the plan's start, the partly covered hours included)."""
+    declared = read_unavailabilities(conn, start_at)
+    if not declared:
+        return system_doc
+    doc = dict(system_doc)
+    plants = []
+    for plant in system_doc.get("plants", []) or []:
+        outages = [list(o) for o in plant.get("outages", []) or []]
+        for u in declared:
+            if u.plant != plant.get("name"):
+                continue
+            first = max(0, math.floor((u.start_at - start_at).total_seconds() / 3600))
+            last = min(hours, math.ceil((u.end_at - start_at).total_seconds() / 3600))
+            if first < last:
+                outages.append([first, last])
+        plants.append({**plant, "outages": outages} if outages else plant)
+    doc["plants"] = plants
+    return doc
+
+
+def plant_names(system_doc: dict[str, Any]) -> list[str]:
+    return [str(p.get("name")) for p in system_doc.get("plants", []) or []]
 
 
 def plan_versus_actual(conn: psycopg.Connection, plan_id: int, now: datetime) -> list[dict[str, Any]]:

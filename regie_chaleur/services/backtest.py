@@ -1,4 +1,4 @@
-"""Wiring of the forecasting core: the backtest command over a history file."""
+"""Wires the forecasting core's backtest to a history file: the evaluation protocol's command."""
 
 from __future__ import annotations
 

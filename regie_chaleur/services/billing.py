@@ -1,45 +1,31 @@
-"""Billing wired to the rest of the system.
+"""Wires billing to telemetry (boundary readings), weather (degree days) and documents: bill runs, credits.
 
 Billing never reads telemetry itself: before a run, :func:`refresh_boundary_readings` reads each due
 meter's energy register at the period boundaries through telemetry's query (the good sample at or
 just before the boundary, within the policy's window) and stores them as remote readings; degree days
-for weather-corrected estimates come from the imported weather observations, else from the network's
-own outdoor sensors (daily minimum and maximum, COSTIC method).
+for weather-corrected estimates come from :func:`regie_chaleur.services.weather.degree_days_source`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-import pandas as pd
 import psycopg
 
 from billing import store
 from billing.credit import CreditResult, credit_invoice
 from billing.errors import FieldError, ValidationError
+from billing.issuing import issue_run
 from billing.model import Period
 from billing.money import round_to
-from billing.periods import add_months, boundary
+from billing.periods import boundary
 from billing.records import write_remote_readings
-from billing.runs import (
-    DegreeDays,
-    IssueSummary,
-    Progress,
-    RunSummary,
-    audit,
-    billed_bounds,
-    contracts_due,
-    issue_run,
-    simulate_run,
-)
-from models.degree_days import daily_degree_days
+from billing.runs import IssueSummary, Progress, RunSummary, audit, billed_bounds, contracts_due, simulate_run
+from regie_chaleur.services.weather import degree_days_source
 from telemetry.queries import read_registers_at
-
-DJU_PLACES = Decimal("0.1")
 
 
 @dataclass(frozen=True)
@@ -80,89 +66,6 @@ def refresh_boundary_readings(conn: psycopg.Connection, month: date, contract_id
     return write_remote_readings(conn, rows) if rows else 0
 
 
-DJU_CACHE_S = 3600.0  # a past period's degree days do not change; the current one moves slowly
-DJU_PREFETCH_MONTHS = 25  # read around a cache miss: 13 months and the same months a year earlier
-_dju_cache: dict[tuple[str, str, Period], tuple[float, Decimal | None]] = {}
-
-
-def degree_days_source(conn: psycopg.Connection, *, cached: bool = False) -> DegreeDays:
-    """DJU [K·day] of a network over a period: weather observations first, else the network's outdoor
-    sensors; None when fewer than 90 % of the period's days have temperatures.
-
-    ``cached``: for display. A miss reads the daily temperatures of the :data:`DJU_PREFETCH_MONTHS`
-    months before and after the period in one pass (a consumption chart asks for 13 months and the same
-    months a year earlier; averaging a whole network's sensors reads every one of its devices' days)
-    and keeps every month's value an hour in this process. Billing always reads afresh.
-    """
-    database = str(conn.info.dsn)
-
-    def dju(network: str, period: Period) -> Decimal | None:
-        if not cached:
-            return _dju(conn, network, period)
-        key = (database, network, period)
-        kept = _dju_cache.get(key)
-        if kept is not None and time.monotonic() - kept[0] < DJU_CACHE_S:
-            return kept[1]
-        first = add_months(period.start.replace(day=1), -DJU_PREFETCH_MONTHS)
-        last = add_months(period.end.replace(day=1), DJU_PREFETCH_MONTHS)
-        observed, sensors = _observed_days(conn, first, last), _sensor_days(conn, network, first, last)
-
-        def value(p: Period) -> Decimal | None:
-            found = _dju_of(observed, p)
-            return found if found is not None else _dju_of(sensors, p)
-
-        now = time.monotonic()
-        _dju_cache[key] = (now, value(period))
-        month = first
-        while month < last:  # the months around it, for the next calls
-            whole = Period(month, add_months(month, 1))
-            if whole != period:
-                _dju_cache[(database, network, whole)] = (now, value(whole))
-            month = whole.end
-        return _dju_cache[key][1]
-    return dju
-
-
-Days = dict[date, tuple[float, float]]  # day -> (minimum, maximum) outdoor temperature [°C]
-
-
-def _observed_days(conn: psycopg.Connection, start: date, end: date) -> Days:
-    """The weather observations' daily minimum and maximum over [start, end) (Europe/Paris days)."""
-    rows = conn.execute(
-        """SELECT (time AT TIME ZONE 'Europe/Paris')::date AS day, min(temperature), max(temperature)
-           FROM weather_observations WHERE time >= %s AND time < %s GROUP BY 1""",
-        (boundary(start), boundary(end))).fetchall()
-    return {r[0]: (float(r[1]), float(r[2])) for r in rows}
-
-
-def _sensor_days(conn: psycopg.Connection, network: str, start: date, end: date) -> Days:
-    """The mean of the network's outdoor sensors' daily minimum and maximum over [start, end)."""
-    rows = conn.execute(
-        """SELECT d.day, avg(d.t_outdoor_min), avg(d.t_outdoor_max) FROM substation_daily d
-           JOIN devices dv ON dv.id = d.device_id JOIN substations s ON s.id = dv.substation_id
-           WHERE s.network = %s AND d.day >= %s AND d.day < %s AND d.t_outdoor_min IS NOT NULL
-           GROUP BY d.day""", (network, start, end)).fetchall()
-    return {r[0]: (float(r[1]), float(r[2])) for r in rows}
-
-
-def _dju(conn: psycopg.Connection, network: str, period: Period) -> Decimal | None:
-    """DJU [K·day] of ``network`` over ``period`` (see :func:`degree_days_source`): the sensors are
-    read only when the observations fall short."""
-    value = _dju_of(_observed_days(conn, period.start, period.end), period)
-    return value if value is not None else _dju_of(_sensor_days(conn, network, period.start, period.end), period)
-
-
-def _dju_of(days: Days, period: Period) -> Decimal | None:
-    """DJU [K·day] over ``period`` from ``days`` when they cover 90 % of it, else None."""
-    rows = [(day, *t) for day, t in days.items() if period.start <= day < period.end]
-    if len(rows) < 0.9 * period.days:
-        return None
-    frame = pd.DataFrame(rows, columns=["day", "t_min", "t_max"])
-    per_day = daily_degree_days(frame["t_min"], frame["t_max"])
-    total = float(per_day.sum()) * period.days / len(rows)  # a missing day counts as the mean day
-    return round_to(Decimal(repr(total)), DJU_PLACES)
-
-
 def bill_month(conn: psycopg.Connection, month: date, *, actor: str, simulate_only: bool,
                run_date: date | None = None, progress: Callable[[str], Progress] | None = None,
                documents: bool = True, workers: int = 1) -> BillResult:
@@ -185,7 +88,7 @@ def issue_with_documents(conn: psycopg.Connection, run_id: int, *, actor: str,
                          progress: Callable[[str], Progress] | None = None, documents: bool = True,
                          workers: int = 1) -> IssueSummary:
     """Issue a run, then generate and store the documents of its invoices (generated at issue)."""
-    from regie_chaleur.documents_service import generate_run_documents
+    from regie_chaleur.services.documents import generate_run_documents
 
     issued = issue_run(conn, run_id, actor=actor, progress=progress("issue") if progress else None)
     if documents:
@@ -201,7 +104,7 @@ def credit(conn: psycopg.Connection, number: str, *, actor: str, reason: str,
                            "JOIN contracts c ON c.id = i.contract_id WHERE i.number = %s", (number,)).fetchone()
         if row is not None:
             refresh_boundary_readings(conn, row[1], periods=[(row[0], Period(row[1], row[2]))])
-    from regie_chaleur.documents_service import generate_for
+    from regie_chaleur.services.documents import generate_for
 
     result = credit_invoice(conn, number, actor=actor, reason=reason, lines=lines, reissue=reissue,
                             degree_days=degree_days_source(conn))

@@ -1,4 +1,4 @@
-"""What the API and the web pages show of billing: runs, invoices, subscribers, contracts.
+"""Wires billing's tables to the API and the web pages (read models): runs, invoices, subscribers, contracts.
 
 Every function that returns a subscriber's data takes ``subscriber_id``: None for staff (everything),
 a subscriber's id for the subscriber portal (only theirs; someone else's object is "not found").

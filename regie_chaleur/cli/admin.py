@@ -1,0 +1,191 @@
+"""Administration commands: ``config``, ``db``, ``network`` and ``users``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from regie_chaleur.cli.common import Subparsers
+from regie_chaleur.errors import RegieError
+from regie_chaleur.settings import Settings
+
+
+def register(sub: Subparsers) -> None:
+    config = sub.add_parser("config", help="settings").add_subparsers(dest="action", required=True)
+    config.add_parser("show", help="print the effective settings, secrets masked").set_defaults(handler=cmd_config_show)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("migrate", help="apply pending migrations").set_defaults(handler=cmd_db_migrate)
+    db.add_parser("status", help="list migrations and the TimescaleDB mode").set_defaults(handler=cmd_db_status)
+    retention = db.add_parser("retention", help="keep a time-series table's raw rows this many days")
+    retention.add_argument("table", choices=("substation_samples", "device_samples"))
+    retention.add_argument("days", type=int)
+    retention.set_defaults(handler=cmd_db_retention)
+
+    network = sub.add_parser("network", help="network registry").add_subparsers(dest="action", required=True)
+    imp = network.add_parser("import", help="import an inventory (YAML or CSV); all-or-nothing")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(handler=cmd_network_import)
+    exp = network.add_parser("export", help="export the inventory")
+    exp.add_argument("--format", choices=("yaml", "csv"), default="yaml")
+    exp.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
+    exp.set_defaults(handler=cmd_network_export)
+
+    users = sub.add_parser("users", help="accounts of the web application").add_subparsers(dest="action",
+                                                                                          required=True)
+    create = users.add_parser("create", help="create an account (the first admin, for instance)")
+    create.add_argument("--login", required=True)
+    create.add_argument("--role", required=True, choices=("admin", "operator", "billing", "subscriber"))
+    create.add_argument("--name", required=True, help="display name")
+    create.add_argument("--subscriber", help="subscriber code (for a subscriber account)")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.set_defaults(handler=cmd_users_create)
+    token = users.add_parser("token", help="create an API token for an account (printed once)")
+    token.add_argument("login")
+    token.add_argument("--name", required=True, help="what the token is for")
+    token.set_defaults(handler=cmd_users_token)
+    users.add_parser("list", help="list the accounts").set_defaults(handler=cmd_users_list)
+
+
+def cmd_config_show(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(settings.masked(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.capabilities import detect_capabilities
+    from regie_chaleur.db.database import connect, resolve_url
+    from regie_chaleur.db.migrate import migrate
+
+    url, embedded = resolve_url(settings)
+    try:
+        with connect(url) as conn:
+            caps = detect_capabilities(conn, settings.timescaledb)
+            applied = migrate(conn, caps)
+        print(f"TimescaleDB mode: {caps.mode}")
+        print(f"applied {len(applied)} migration(s): " + (", ".join(applied) if applied else "schema is current"))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.capabilities import detect_capabilities
+    from regie_chaleur.db.database import connect, resolve_url
+    from regie_chaleur.db.migrate import status
+
+    url, embedded = resolve_url(settings)
+    try:
+        with connect(url) as conn:
+            caps = detect_capabilities(conn, settings.timescaledb)
+            states = status(conn)
+        print(f"PostgreSQL {caps.server_version}; TimescaleDB mode: {caps.mode}"
+              + (f" ({caps.timescaledb_version})" if caps.timescaledb_version else ""))
+        for s in states:
+            when = s.applied_at.isoformat(timespec="seconds") if s.applied_at else "pending"
+            flag = "  (source changed since applied)" if s.changed else ""
+            print(f"  {s.id:<28} {when:<26} {s.description}{flag}")
+        pending = sum(1 for s in states if s.applied_at is None)
+        print(f"{pending} pending")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_db_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connected
+    from regie_chaleur.db.timescale import set_retention
+
+    if args.days < 1:
+        raise RegieError("retention: days must be at least 1")
+    with connected(settings) as (db, conn), conn.transaction(), conn.cursor() as cur:
+        kind = set_retention(cur, db.caps, args.table, f"{args.days} days")
+    how = "TimescaleDB policy" if kind == "policy" else "scheduler job"
+    print(f"{args.table}: raw rows kept {args.days} days ({how})")
+    return 0
+
+
+def cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connected
+    from regie_chaleur.registry.store import import_inventory_text
+
+    path: Path = args.file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RegieError(f"cannot read {path}: {exc.strerror}") from exc
+    with connected(settings) as (_db, conn):
+        report = import_inventory_text(conn, text, str(path), profiles=_known_profiles(settings))
+    print(f"{path}: {report}")
+    return 0
+
+
+def cmd_network_export(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connected
+    from regie_chaleur.registry.inventory import format_csv, format_yaml
+    from regie_chaleur.registry.store import read_inventory
+
+    with connected(settings) as (_db, conn):
+        inventory = read_inventory(conn)
+    text = format_csv(inventory) if args.format == "csv" else format_yaml(inventory)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _known_profiles(settings: Settings) -> set[str]:
+    """Device profile names (shipped, plus REGIE_PROFILES_DIR)."""
+    from regie_chaleur.services.telemetry import profiles_for
+
+    return set(profiles_for(settings))
+
+
+def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from regie_chaleur.db.database import connected
+    from regie_chaleur.web.security import AuthError, create_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Mot de passe (12 caractères au moins) : ")
+        if getpass.getpass("Confirmation : ") != password:
+            raise RegieError("les deux mots de passe diffèrent")
+    with connected(settings) as (_db, conn):
+        try:
+            user = create_user(conn, args.login, args.name, args.role, password, args.subscriber)
+        except AuthError as exc:
+            raise RegieError(str(exc)) from exc
+    print(f"account {user.login} created (role {user.role})")
+    return 0
+
+
+def cmd_users_token(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connected
+    from regie_chaleur.web.security import create_api_token
+
+    with connected(settings) as (_db, conn):
+        row = conn.execute("SELECT id FROM users WHERE login = %s AND active", (args.login.lower(),)).fetchone()
+        if row is None:
+            raise RegieError(f"no active account {args.login}")
+        token = create_api_token(conn, int(row[0]), args.name)
+    print(token)
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connected
+
+    with connected(settings) as (_db, conn):
+        for login, name, role, active, last in conn.execute(
+                "SELECT login, display_name, role, active, last_login_at FROM users ORDER BY role, login"):
+            print(f"{login:<24} {role:<11} {'active' if active else 'inactive':<9} {name} "
+                  f"(last login {last.isoformat(timespec='minutes') if last else 'never'})")
+    return 0
