@@ -53,8 +53,8 @@ class Collector:
         self.stats = CollectorStats()
         self.buffer = StoreAndForwardBuffer(buffer_path, buffer_max_samples)
         self.forward_settings = forward or ForwardSettings()
-        self.spooler = Spooler(self.buffer, self.stats, self.forward_settings)
         self.forwarder = Forwarder(connect, self.buffer, self.stats, self.forward_settings)
+        self.spooler = Spooler(self.buffer, self.stats, self.forward_settings, self.forwarder.wake)
         self.metrics_port, self.metrics_host = metrics_port, metrics_host
         self._stop: asyncio.Event | None = None
 

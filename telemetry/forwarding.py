@@ -98,9 +98,15 @@ def _shutdown_socket(conn: psycopg.Connection) -> None:
 class Spooler(threading.Thread):
     """Moves readings from the in-memory queue to the durable buffer, never waiting on the database."""
 
-    def __init__(self, buffer: StoreAndForwardBuffer, stats: CollectorStats, settings: ForwardSettings) -> None:
+    def __init__(self, buffer: StoreAndForwardBuffer, stats: CollectorStats, settings: ForwardSettings,
+                 spooled: Callable[[], None] | None = None) -> None:
+        """
+        Args:
+            spooled: called after each batch reached the buffer (wakes the forwarder).
+        """
         super().__init__(name="spooler", daemon=True)
         self.buffer, self.stats, self.settings = buffer, stats, settings
+        self.spooled = spooled
         self.queue: queue.SimpleQueue[Reading] = queue.SimpleQueue()
         self._stopping = threading.Event()
 
@@ -130,6 +136,8 @@ class Spooler(threading.Thread):
                 return
             self.stats.buffer_dropped_samples += self.buffer.append(batch)
             self.stats.batches_buffered += 1
+            if self.spooled is not None:
+                self.spooled()
 
 
 class Forwarder(threading.Thread):
@@ -155,6 +163,7 @@ class Forwarder(threading.Thread):
 
     def run(self) -> None:
         while True:
+            self._wake.clear()  # a batch spooled from now on wakes the wait below
             self._forward()
             self.stats.oldest_pending_age_s = self.buffer.oldest_age_s()
             if self._stopping.is_set():
@@ -163,11 +172,14 @@ class Forwarder(threading.Thread):
             elif time.monotonic() - self._last_health >= self.settings.health_every_s:
                 self._write_health()
             self._wake.wait(self.settings.flush_interval_s)
-            self._wake.clear()
         if self.buffer.pending_batches == 0:
             self._write_health()
         self._close_connection()
         self._done.set()
+
+    def wake(self) -> None:
+        """Forward now: a batch is waiting (its wait for the next flush would only add latency)."""
+        self._wake.set()
 
     def stop(self) -> None:
         """Forward what is left within ``shutdown_timeout_s``, then return (the rest stays buffered)."""

@@ -57,8 +57,15 @@ def _copy(cur: psycopg.Cursor, target: sql.Composable, columns: tuple[str, ...],
             copy.write_row(row)
 
 
+#: the hours of wide samples a write touched, so the rollups follow what was written (whatever its age)
+MARK_HOURS = """INSERT INTO ingested_hours (bucket, written_at)
+SELECT DISTINCT date_bin('1 hour', time, TIMESTAMPTZ '2000-01-01 00:00:00+00'), now() FROM {}
+ON CONFLICT (bucket) DO UPDATE SET written_at = EXCLUDED.written_at"""
+
+
 def write_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> WriteResult:
-    """Write readings in one transaction; idempotent (conflicting rows are skipped)."""
+    """Write readings in one transaction; idempotent (conflicting rows are skipped). The hours of the
+    wide samples are marked in ``ingested_hours``."""
     tables = _tables(readings)
     inserted = 0
     with conn.transaction(), conn.cursor() as cur:
@@ -71,16 +78,25 @@ def write_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> Wri
             cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
                 sql.Identifier(table), cols, cols, stage))
             inserted += cur.rowcount
+            if table == "substation_samples":
+                cur.execute(sql.SQL(MARK_HOURS).format(stage))  # last: its row locks are held the least
     return WriteResult(sum(len(t[3]) for t in tables), inserted, sum(r.sample_count for r in readings))
 
 
 def copy_readings(conn: psycopg.Connection, readings: Sequence[Reading]) -> int:
     """Bulk path for history into an empty period: binary COPY straight into the tables (no staging,
-    no conflict check: a conflicting row fails the whole transaction). Returns rows written."""
+    no conflict check: a conflicting row fails the whole transaction); the hours are marked as written.
+    Returns rows written."""
     tables = _tables(readings)
     with conn.transaction(), conn.cursor() as cur:
         for table, columns, types, rows in tables:
             _copy(cur, sql.Identifier(table), columns, types, rows)
+        hours = sorted({r.time.replace(minute=0, second=0, microsecond=0) for r in readings
+                        if r.wide_row() is not None})
+        if hours:
+            cur.executemany("INSERT INTO ingested_hours (bucket, written_at) VALUES (%s, now()) "
+                            "ON CONFLICT (bucket) DO UPDATE SET written_at = EXCLUDED.written_at",
+                            [(h,) for h in hours])
     return sum(len(t[3]) for t in tables)
 
 
@@ -92,7 +108,8 @@ def copy_binary_payload(conn: psycopg.Connection, payload: bytes) -> int:
     """Bulk path for history generated elsewhere in bulk: ``payload`` holds rows of ``substation_samples``
     already in PostgreSQL's binary COPY encoding (every column of :data:`WIDE_COLUMNS`, in order; no
     signature, no trailer). Written in one transaction straight into the table, like
-    :func:`copy_readings` (an empty period). Returns the rows written."""
+    :func:`copy_readings` (an empty period), but the hours are not marked: the caller rolls them up.
+    Returns the rows written."""
     with conn.transaction(), conn.cursor() as cur:
         cols = sql.SQL(", ").join(map(sql.Identifier, WIDE_COLUMNS))
         with cur.copy(sql.SQL("COPY substation_samples ({}) FROM STDIN (FORMAT BINARY)").format(cols)) as copy:

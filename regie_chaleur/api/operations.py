@@ -14,10 +14,10 @@ from regie_chaleur.operations.kpis import (
     network_balance,
     resolution_for,
     substation_daily_kpis,
-    substation_monthly_kpis,
     substation_series,
 )
 from regie_chaleur.operations.live import network_summary, substation_statuses
+from regie_chaleur.operations.monthly import monthly_kpis
 from regie_chaleur.operations.signatures import subscribed_power_audit
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
@@ -67,14 +67,16 @@ class Overview(BaseModel):
 
 class SeriesPoint(BaseModel):
     t: datetime | date
-    t_supply_primary: float | None = Field(None, description="[°C]")
-    t_return_primary: float | None = Field(None, description="[°C]")
+    t_supply_primary: float | None = Field(None, description="[°C] flow-weighted over the meters (hours, days)")
+    t_return_primary: float | None = Field(None, description="[°C] flow-weighted over the meters (hours, days)")
     t_supply_secondary: float | None = Field(None, description="[°C]")
     t_return_secondary: float | None = Field(None, description="[°C]")
     t_outdoor: float | None = Field(None, description="[°C]")
-    flow: float | None = Field(None, description="[m³/h]")
-    power: float | None = Field(None, description="[kW]")
+    flow: float | None = Field(None, description="[m³/h] summed over the meters (hours)")
+    power: float | None = Field(None, description="[kW] summed over the meters (hours, days)")
     valve_position: float | None = Field(None, description="[%]")
+    delta_t: float | None = Field(None, description="[K] flow-weighted primary ΔT: Σ q·(Ts − Tr) / Σ q over the "
+                                                     "samples with flow, supply and return good")
     energy_kwh: float | None = Field(None, description="[kWh] in the bucket, from the meter register")
 
 
@@ -155,37 +157,78 @@ def series(db: DbDep, code: str, start: datetime, end: datetime,
     return Series(code=code, resolution=chosen, points=[SeriesPoint(**r) for r in rows])
 
 
-@router.get("/substations/{code}/kpis")
+class DailyKpiOut(BaseModel):
+    day: date
+    energy_kwh: float | None = Field(description="[kWh] from the meter registers")
+    volume_m3: float | None = Field(description="[m³] from the meter registers")
+    kwh_per_m3: float | None = Field(description="[kWh/m³] cooling indicator (energy ÷ volume)")
+    power_max_kw: float | None = Field(
+        description="[kW] peak: the highest hourly mean of the summed power of a substation's meters; the "
+                    "highest power read by a delivery point's meter")
+    t_return_fw: float | None = Field(description="[°C] flow-weighted primary return: Σ q·Tr / Σ q")
+    delta_t: float | None = Field(description="[K] flow-weighted primary ΔT: Σ q·(Ts − Tr) / Σ q over the samples "
+                                              "with flow, supply and return good (≈ energy ÷ volume ÷ 1.163)")
+    dju: float | None = Field(description="[K·day] degree days (COSTIC, base 18 °C)")
+    t_supply_fw: float | None = Field(description="[°C] flow-weighted primary supply")
+
+
+class MonthlyKpiOut(BaseModel):
+    month: date = Field(description="first day of the Europe/Paris month")
+    energy_kwh: float = Field(description="[kWh]")
+    dju: float = Field(description="[K·day] degree days of the month")
+    dju_reference: float = Field(description="[K·day] mean DJU of this calendar month over the history")
+    normalised_kwh: float = Field(description="[kWh] energy as if the month had the reference weather")
+    volume_m3: float | None = Field(description="[m³]")
+    kwh_per_m3: float | None = Field(description="[kWh/m³] cooling indicator")
+    delta_t: float | None = Field(description="[K] flow-weighted primary ΔT of the month")
+    t_return_fw: float | None = Field(description="[°C] flow-weighted primary return of the month")
+    power_max_kw: float | None = Field(description="[kW] the month's highest daily peak (definition as daily)")
+
+
+def _known_point(db: Any, code: str) -> None:
+    with db.pool.connection() as conn:
+        if conn.execute("SELECT 1 FROM delivery_points WHERE code = %s", (code,)).fetchone() is None:
+            raise HTTPException(404, f"point de livraison inconnu : {code}")
+
+
+@router.get("/substations/{code}/kpis", response_model=list[DailyKpiOut])
 def kpis(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
-    """Daily KPIs (Europe/Paris days): energy [kWh], volume [m³], kWh/m³, peak power [kW],
-    flow-weighted return [°C], ΔT [K], degree days (COSTIC, base 18 °C)."""
+    """Daily KPIs (Europe/Paris days) of a substation, its meters combined (flows and powers summed)."""
     _known_substation(db, code)
     with db.pool.connection() as conn:
         return [k.__dict__ for k in substation_daily_kpis(conn, code, first, last)]
 
 
-@router.get("/delivery-points/{code}/kpis")
+@router.get("/delivery-points/{code}/kpis", response_model=list[DailyKpiOut])
 def delivery_point_kpis(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
-    """Daily KPIs of one delivery point (its heat meter): energy [kWh], volume [m³], kWh/m³, peak power
-    [kW], flow-weighted return [°C], ΔT [K], degree days."""
+    """Daily KPIs of one delivery point (its heat meter)."""
+    _known_point(db, code)
     with db.pool.connection() as conn:
-        if conn.execute("SELECT 1 FROM delivery_points WHERE code = %s", (code,)).fetchone() is None:
-            raise HTTPException(404, f"point de livraison inconnu : {code}")
         return [k.__dict__ for k in substation_daily_kpis(conn, code, first, last, scope="delivery_point")]
 
 
-@router.get("/substations/{code}/monthly")
+@router.get("/substations/{code}/monthly", response_model=list[MonthlyKpiOut])
 def monthly(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
-    """Monthly energy [kWh], degree days [K·day] and weather-normalised energy [kWh]."""
+    """Monthly KPIs of a substation: energy, volume, kWh/m³, flow-weighted ΔT and return, peak power,
+    degree days and weather-normalised energy (months starting in [first, last])."""
     _known_substation(db, code)
     with db.pool.connection() as conn:
-        return [k.__dict__ for k in substation_monthly_kpis(conn, code, first, last)]
+        return [k.__dict__ for k in monthly_kpis(conn, code, first, last)]
+
+
+@router.get("/delivery-points/{code}/monthly", response_model=list[MonthlyKpiOut])
+def delivery_point_monthly(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
+    """Monthly KPIs of one delivery point (its heat meter), as for a substation."""
+    _known_point(db, code)
+    with db.pool.connection() as conn:
+        return [k.__dict__ for k in monthly_kpis(conn, code, first, last, scope="delivery_point")]
 
 
 @router.get("/network/balance")
 def balance(db: DbDep, first: date, last: date, network: str | None = None) -> dict[str, Any]:
-    """Production (plant meters) against deliveries over Europe/Paris days: losses [MWh, %],
-    flow-weighted network return [°C], peak load [kW]."""
+    """Production (plant meters) against deliveries over Europe/Paris days, of one network or all:
+    losses [MWh, %], flow-weighted return of its substations [°C], peak load (highest hourly sum of its
+    delivery power) [kW]."""
     with db.pool.connection() as conn:
         return network_balance(conn, first, last, network).__dict__
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regie_chaleur.cli.common import Subparsers
 from regie_chaleur.errors import RegieError
 from regie_chaleur.settings import Settings
+
+if TYPE_CHECKING:
+    from telemetry.profiles import Profile
 
 
 def register(sub: Subparsers) -> None:
@@ -23,6 +28,10 @@ def register(sub: Subparsers) -> None:
     retention.add_argument("table", choices=("substation_samples", "device_samples"))
     retention.add_argument("days", type=int)
     retention.set_defaults(handler=cmd_db_retention)
+    refresh = db.add_parser("refresh-rollups", help="roll up again the Europe/Paris days FIRST to LAST (included)")
+    refresh.add_argument("first", type=date.fromisoformat, help="YYYY-MM-DD")
+    refresh.add_argument("last", type=date.fromisoformat, help="YYYY-MM-DD")
+    refresh.set_defaults(handler=cmd_db_refresh_rollups)
 
     network = sub.add_parser("network", help="network registry").add_subparsers(dest="action", required=True)
     imp = network.add_parser("import", help="import an inventory (YAML or CSV); all-or-nothing")
@@ -96,6 +105,19 @@ def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_db_refresh_rollups(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connected
+    from regie_chaleur.operations.rollups import paris_day_bounds, refresh_operations
+
+    if args.last < args.first:
+        raise RegieError("refresh-rollups: LAST is before FIRST")
+    lo, hi = paris_day_bounds(args.first, args.last)
+    with connected(settings) as (_db, conn):
+        done_lo, done_hi = refresh_operations(conn, lo, hi)
+    print(f"rollups refreshed from {done_lo.astimezone(UTC).isoformat()} to {done_hi.astimezone(UTC).isoformat()}")
+    return 0
+
+
 def cmd_db_retention(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.db.database import connected
     from regie_chaleur.db.timescale import set_retention
@@ -111,6 +133,7 @@ def cmd_db_retention(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.db.database import connected
+    from regie_chaleur.registry.capacities import fill_meter_capacities
     from regie_chaleur.registry.store import import_inventory_text
 
     path: Path = args.file
@@ -120,7 +143,8 @@ def cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
         raise RegieError(f"cannot read {path}: {exc.strerror}") from exc
     with connected(settings) as (_db, conn):
         report = import_inventory_text(conn, text, str(path), profiles=_known_profiles(settings))
-    print(f"{path}: {report}")
+        completed = fill_meter_capacities(conn, _known_profiles(settings))
+    print(f"{path}: {report}" + (f"; {completed} meter(s) given their profile's capacities" if completed else ""))
     return 0
 
 
@@ -139,11 +163,11 @@ def cmd_network_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _known_profiles(settings: Settings) -> set[str]:
-    """Device profile names (shipped, plus REGIE_PROFILES_DIR)."""
+def _known_profiles(settings: Settings) -> dict[str, Profile]:
+    """Device profiles (shipped, plus REGIE_PROFILES_DIR)."""
     from regie_chaleur.services.telemetry import profiles_for
 
-    return set(profiles_for(settings))
+    return profiles_for(settings)
 
 
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:

@@ -51,10 +51,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     settings.check_secrets()
     from regie_chaleur.db.database import open_database
+    from regie_chaleur.registry.capacities import fill_meter_capacities
     from regie_chaleur.services.maintenance import run_maintenance_loop, run_maintenance_once
+    from regie_chaleur.services.telemetry import profiles_for
 
     db = open_database(settings)
     try:
+        with db.pool.connection() as conn:  # meters registered before the capacities were required
+            fill_meter_capacities(conn, profiles_for(settings))
         if args.once:
             print(json.dumps(run_maintenance_once(db.pool, notify=settings.notifier()), default=str))
             return 0

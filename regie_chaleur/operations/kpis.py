@@ -1,4 +1,16 @@
-"""KPIs read from the rollups: substation status and indicators, network balance, series.
+"""KPIs read from the rollups: substation and delivery-point indicators per hour, day and month, the
+network balance.
+
+Definitions, as an engineer signs them:
+
+- **ΔT** is the flow-weighted primary ΔT: Σ q·(Ts − Tr) / Σ q over the samples whose flow, supply and
+  return are all good (so energy ÷ volume ÷ 1.163 kWh/(m³·K) gives the same figure, up to the
+  sampling); the **return temperature** is flow-weighted too, Σ q·Tr / Σ q, in every series and KPI.
+- A **substation with several meters** is combined on the sums of its flows and powers: its
+  flow-weighted temperatures and ΔT weigh each meter by its flow, its energy and volume add up, and
+  its **peak power** is the highest hourly mean of the summed power (the peak of the sum, not the
+  larger single peak: meters are read at different instants, so the hour is the common base).
+- A **delivery point** is its one meter; its peak power is the highest power the meter read.
 
 Units: temperatures °C, ΔT K, power kW, energy kWh (MWh for network totals), volume m³, flow m³/h,
 cooling indicator kWh/m³.
@@ -14,7 +26,7 @@ import pandas as pd
 import psycopg
 
 from models.degree_days import daily_degree_days
-from regie_chaleur.operations.rollups import paris_day_bounds
+from regie_chaleur.operations.rollups import ALL_GOOD, paris_day_bounds
 
 Resolution = Literal["raw", "hour", "day"]
 
@@ -22,33 +34,56 @@ Resolution = Literal["raw", "hour", "day"]
 SERIES_COLUMNS = ("t_supply_primary", "t_return_primary", "t_supply_secondary", "t_return_secondary", "t_outdoor",
                   "flow", "power", "valve_position")
 
+#: hourly and daily values of a substation, combined over its devices: primary temperatures and ΔT are
+#: flow-weighted over its meters (their means where no flow is read), flow and power are summed
+_COMBINED = {
+    "t_supply_primary": "coalesce(sum({f}.flow_x_supply) / nullif(sum({f}.flow_for_supply), 0), {avg_sup})",
+    "t_return_primary": "coalesce(sum({h}.flow_x_return) / nullif(sum({h}.flow_for_return), 0), {avg_ret})",
+    "delta_t": "sum({f}.flow_x_delta) / nullif(sum({f}.flow_for_delta), 0)",
+}
+
 
 def substation_series(conn: psycopg.Connection, code: str, start: datetime, end: datetime,
                       resolution: Resolution) -> list[dict[str, Any]]:
     """One substation's time series over [start, end) at a resolution (raw samples, hours or days).
 
-    Values are means over the substation's devices of good samples; ``energy_kwh`` (per hour or day)
-    comes from the meter register.
+    Hours and days combine the substation's devices: primary supply and return temperatures [°C] and
+    ΔT [K] are flow-weighted (Σ q·T / Σ q, the ΔT over the samples with flow, supply and return good),
+    flow [m³/h] and power [kW] are summed over the meters, the other temperatures averaged;
+    ``energy_kwh`` comes from the meter registers. Raw samples are each device's own readings.
     """
     if resolution == "raw":
         cols = ", ".join(f"avg({c}) FILTER (WHERE {c}_q = 0) AS {c}" for c in SERIES_COLUMNS)
-        query = f"""SELECT s.time AS t, {cols}, NULL::float8 AS energy_kwh FROM substation_samples s
+        query = f"""SELECT s.time AS t, {cols},
+                           avg(t_supply_primary - t_return_primary) FILTER (WHERE {ALL_GOOD}) AS delta_t,
+                           NULL::float8 AS energy_kwh FROM substation_samples s
                     JOIN devices d ON d.id = s.device_id JOIN substations ss ON ss.id = d.substation_id
                     WHERE ss.code = %(code)s AND s.time >= %(start)s AND s.time < %(end)s
                     GROUP BY s.time ORDER BY s.time LIMIT 20000"""
     elif resolution == "hour":
-        cols = ", ".join(f"avg(h.{c if c != 'power' else 'power_avg'}) AS {c}" for c in SERIES_COLUMNS)
-        query = f"""SELECT h.bucket AS t, {cols}, sum(e.energy_kwh) AS energy_kwh FROM substation_hourly h
-                    JOIN devices d ON d.id = h.device_id JOIN substations ss ON ss.id = d.substation_id
+        combined = {k: v.format(f="f", h="h", avg_sup="avg(h.t_supply_primary)", avg_ret="avg(h.t_return_primary)")
+                    for k, v in _COMBINED.items()}
+        query = f"""SELECT h.bucket AS t, {combined['t_supply_primary']} AS t_supply_primary,
+                           {combined['t_return_primary']} AS t_return_primary,
+                           avg(h.t_supply_secondary) AS t_supply_secondary,
+                           avg(h.t_return_secondary) AS t_return_secondary, avg(h.t_outdoor) AS t_outdoor,
+                           sum(h.flow) AS flow, sum(h.power_avg) AS power, avg(h.valve_position) AS valve_position,
+                           {combined['delta_t']} AS delta_t, sum(e.energy_kwh) AS energy_kwh
+                    FROM substation_hourly h JOIN devices d ON d.id = h.device_id
+                    JOIN substations ss ON ss.id = d.substation_id
+                    LEFT JOIN flows_hourly f ON f.device_id = h.device_id AND f.bucket = h.bucket
                     LEFT JOIN energy_hourly e ON e.device_id = h.device_id AND e.bucket = h.bucket
                     WHERE ss.code = %(code)s AND h.bucket >= %(start)s AND h.bucket < %(end)s
                     GROUP BY h.bucket ORDER BY h.bucket"""
     else:
-        query = """SELECT dd.day AS t, avg(dd.t_supply_avg) AS t_supply_primary,
-                          avg(dd.t_return_fw) AS t_return_primary,
+        combined = {k: v.format(f="dd", h="dd", avg_sup="avg(dd.t_supply_avg)", avg_ret="avg(dd.t_return_fw)")
+                    for k, v in _COMBINED.items()}
+        query = f"""SELECT dd.day AS t, {combined['t_supply_primary']} AS t_supply_primary,
+                          {combined['t_return_primary']} AS t_return_primary,
                           NULL::float8 AS t_supply_secondary, NULL::float8 AS t_return_secondary,
-                          avg(dd.t_outdoor_avg) AS t_outdoor, NULL::float8 AS flow, avg(dd.power_avg_kw) AS power,
-                          NULL::float8 AS valve_position, sum(dd.energy_kwh) AS energy_kwh
+                          avg(dd.t_outdoor_avg) AS t_outdoor, NULL::float8 AS flow, sum(dd.power_avg_kw) AS power,
+                          NULL::float8 AS valve_position, {combined['delta_t']} AS delta_t,
+                          sum(dd.energy_kwh) AS energy_kwh
                    FROM substation_daily dd JOIN devices d ON d.id = dd.device_id
                    JOIN substations ss ON ss.id = d.substation_id
                    WHERE ss.code = %(code)s AND dd.day >= (%(start)s AT TIME ZONE 'Europe/Paris')::date
@@ -75,10 +110,11 @@ class DailyKpi:
     energy_kwh: float | None
     volume_m3: float | None
     kwh_per_m3: float | None  # cooling indicator [kWh/m³]
-    power_max_kw: float | None
+    power_max_kw: float | None  # [kW] peak: of the summed hourly power (substation), as read (delivery point)
     t_return_fw: float | None  # flow-weighted return [°C]
-    delta_t: float | None  # [K]
+    delta_t: float | None  # flow-weighted primary ΔT [K]
     dju: float | None  # COSTIC degree days, base 18 °C [K·day]
+    t_supply_fw: float | None = None  # flow-weighted supply [°C]
 
 
 DEVICES_OF = {
@@ -86,40 +122,56 @@ DEVICES_OF = {
     "delivery_point": "SELECT m.device_id FROM delivery_points dp JOIN meters m ON m.id = dp.meter_id "
                       "WHERE dp.code = %(code)s",
 }
+#: the peak power of a scope per Europe/Paris day: the highest hourly mean of its summed power
+#: (substation), or the highest power its meter read (delivery point)
+PEAK_OF = {
+    "substation": """SELECT (h.bucket AT TIME ZONE 'Europe/Paris')::date AS day, max(h.total) AS peak FROM (
+                         SELECT bucket, sum(power_avg) AS total FROM substation_hourly
+                         WHERE device_id IN (SELECT * FROM own) AND bucket >= %(lo)s AND bucket < %(hi)s
+                         GROUP BY bucket) h GROUP BY 1""",
+    "delivery_point": """SELECT day, max(power_max_kw) AS peak FROM substation_daily
+                         WHERE device_id IN (SELECT * FROM own) AND day BETWEEN %(first)s AND %(last)s GROUP BY 1""",
+}
+#: the flow-weighted values of a set of daily rows, from their sums (the stored mean where no sum exists)
+FLOW_WEIGHTED = """
+    coalesce(sum(dd.flow_x_return) / nullif(sum(dd.flow_for_return), 0), avg(dd.t_return_fw)) AS t_return_fw,
+    sum(dd.flow_x_supply) / nullif(sum(dd.flow_for_supply), 0) AS t_supply_fw,
+    sum(dd.flow_x_delta) / nullif(sum(dd.flow_for_delta), 0) AS delta_t"""
 
 
 def substation_daily_kpis(conn: psycopg.Connection, code: str, first: date, last: date,
                           scope: Literal["substation", "delivery_point"] = "substation") -> list[DailyKpi]:
     """Per Europe/Paris day, for a substation (all its devices) or a delivery point (its meter): energy,
-    volume, kWh/m³, peak power, flow-weighted return, ΔT, DJU (outdoor temperature from the
-    substation's sensors in both cases)."""
+    volume, kWh/m³, peak power, flow-weighted return and supply, flow-weighted ΔT, DJU (outdoor
+    temperature from the substation's sensors in both cases). See the module's definitions."""
+    lo, hi = paris_day_bounds(first, last)
     rows = conn.execute(
         f"""WITH own AS ({DEVICES_OF[scope]}),
                  sub AS (SELECT d.id FROM devices d WHERE d.substation_id IN
-                         (SELECT substation_id FROM devices WHERE id IN (SELECT * FROM own)))
-           SELECT dd.day, sum(dd.energy_kwh) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
-                  sum(dd.volume_m3) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
-                  max(dd.power_max_kw) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
-                  avg(dd.t_return_fw) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
-                  avg(dd.t_supply_avg) FILTER (WHERE dd.device_id IN (SELECT * FROM own)),
-                  min(dd.t_outdoor_min), max(dd.t_outdoor_max)
-           FROM substation_daily dd WHERE dd.device_id IN (SELECT * FROM sub)
-             AND dd.day BETWEEN %(first)s AND %(last)s GROUP BY dd.day ORDER BY dd.day""",
-        {"code": code, "first": first, "last": last}).fetchall()
-    frame = pd.DataFrame(rows, columns=["day", "e", "v", "pmax", "tret", "tsup", "tmin", "tmax"])
+                         (SELECT substation_id FROM devices WHERE id IN (SELECT * FROM own))),
+                 peak AS ({PEAK_OF[scope]}),
+                 outdoor AS (SELECT day, min(t_outdoor_min) AS tmin, max(t_outdoor_max) AS tmax FROM substation_daily
+                             WHERE device_id IN (SELECT * FROM sub) AND day BETWEEN %(first)s AND %(last)s GROUP BY 1)
+           SELECT dd.day, sum(dd.energy_kwh), sum(dd.volume_m3), max(peak.peak), {FLOW_WEIGHTED},
+                  max(o.tmin), max(o.tmax)
+           FROM substation_daily dd LEFT JOIN peak ON peak.day = dd.day LEFT JOIN outdoor o ON o.day = dd.day
+           WHERE dd.device_id IN (SELECT * FROM own) AND dd.day BETWEEN %(first)s AND %(last)s
+           GROUP BY dd.day ORDER BY dd.day""",
+        {"code": code, "first": first, "last": last, "lo": lo, "hi": hi}).fetchall()
+    frame = pd.DataFrame(rows, columns=["day", "e", "v", "pmax", "tret", "tsup", "dt", "tmin", "tmax"])
     dju = daily_degree_days(frame["tmin"].astype(float), frame["tmax"].astype(float)) if len(frame) else []
     out = []
     for i, r in frame.iterrows():
         ok = pd.notna(r["tmin"]) and pd.notna(r["tmax"])
-        out.append(DailyKpi(r["day"], _f(r["e"]), _f(r["v"]),
-                            _f(r["e"] / r["v"]) if pd.notna(r["e"]) and pd.notna(r["v"]) and r["v"] else None,
-                            _f(r["pmax"]), _f(r["tret"]),
-                            _f(r["tsup"] - r["tret"]) if pd.notna(r["tsup"]) and pd.notna(r["tret"]) else None,
-                            float(dju.iloc[int(str(i))]) if ok else None))  # type: ignore[union-attr]
+        out.append(DailyKpi(r["day"], as_float(r["e"]), as_float(r["v"]),
+                            as_float(r["e"] / r["v"]) if pd.notna(r["e"]) and pd.notna(r["v"]) and r["v"] else None,
+                            as_float(r["pmax"]), as_float(r["tret"]), as_float(r["dt"]),
+                            float(dju.iloc[int(str(i))]) if ok else None,  # type: ignore[union-attr]
+                            as_float(r["tsup"])))
     return out
 
 
-def _f(x: Any) -> float | None:
+def as_float(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
@@ -131,13 +183,14 @@ class NetworkBalance:
     deliveries_mwh: float  # delivery-point meters [MWh]
     losses_mwh: float  # production − deliveries [MWh]
     losses_pct: float | None  # losses / production [%]
-    return_fw_c: float | None  # flow-weighted network return [°C]
-    peak_load_kw: float | None  # highest hourly sum of delivery power [kW]
+    return_fw_c: float | None  # flow-weighted return of the network's substations [°C]
+    peak_load_kw: float | None  # highest hourly sum of the network's delivery power [kW]
 
 
 def network_balance(conn: psycopg.Connection, first: date, last: date, network: str | None = None) -> NetworkBalance:
-    """Production versus the sum of deliveries over Europe/Paris days first..last."""
+    """Production versus the sum of deliveries over Europe/Paris days first..last, of one network or all."""
     lo, hi = paris_day_bounds(first, last)
+    params = {"lo": lo, "hi": hi, "net": network}
     row = conn.execute(
         """SELECT
              coalesce(sum(e.energy_kwh) FILTER (WHERE d.plant_id IS NOT NULL), 0),
@@ -146,66 +199,19 @@ def network_balance(conn: psycopg.Connection, first: date, last: date, network: 
            LEFT JOIN meters m ON m.device_id = d.id LEFT JOIN delivery_points dp ON dp.meter_id = m.id
            LEFT JOIN substations s ON s.id = d.substation_id LEFT JOIN plants p ON p.id = d.plant_id
            WHERE e.bucket >= %(lo)s AND e.bucket < %(hi)s
-             AND (%(net)s::text IS NULL OR coalesce(s.network, p.network) = %(net)s)""",
-        {"lo": lo, "hi": hi, "net": network}).fetchone()
+             AND (%(net)s::text IS NULL OR coalesce(s.network, p.network) = %(net)s)""", params).fetchone()
     fw = conn.execute(
         """SELECT sum(h.flow_x_return) / nullif(sum(h.flow_for_return), 0),
                   (SELECT max(total) FROM (SELECT sum(h2.power_avg) AS total FROM substation_hourly h2
                      JOIN devices d2 ON d2.id = h2.device_id JOIN meters m2 ON m2.device_id = d2.id
-                     JOIN delivery_points dp2 ON dp2.meter_id = m2.id
-                     WHERE h2.bucket >= %(lo)s AND h2.bucket < %(hi)s GROUP BY h2.bucket) peaks)
-           FROM substation_hourly h JOIN devices d ON d.id = h.device_id
-           WHERE d.substation_id IS NOT NULL AND h.bucket >= %(lo)s AND h.bucket < %(hi)s""",
-        {"lo": lo, "hi": hi}).fetchone()
+                     JOIN delivery_points dp2 ON dp2.meter_id = m2.id JOIN substations s2 ON s2.id = d2.substation_id
+                     WHERE h2.bucket >= %(lo)s AND h2.bucket < %(hi)s
+                       AND (%(net)s::text IS NULL OR s2.network = %(net)s) GROUP BY h2.bucket) peaks)
+           FROM substation_hourly h JOIN devices d ON d.id = h.device_id JOIN substations s ON s.id = d.substation_id
+           WHERE h.bucket >= %(lo)s AND h.bucket < %(hi)s AND (%(net)s::text IS NULL OR s.network = %(net)s)""",
+        params).fetchone()
     production, deliveries = (float(x) / 1000 for x in row) if row else (0.0, 0.0)
     losses = production - deliveries
     return NetworkBalance(first, last, production, deliveries, losses,
                           100 * losses / production if production else None,
-                          _f(fw[0]) if fw else None, _f(fw[1]) if fw else None)
-
-
-@dataclass(frozen=True)
-class MonthlyKpi:
-    month: date  # first day of the Europe/Paris month
-    energy_kwh: float  # from the meter register
-    dju: float  # COSTIC degree days of the month [K·day]
-    dju_reference: float  # mean DJU of this calendar month over the history held [K·day]
-    normalised_kwh: float  # energy as if the month had the reference weather [kWh]
-
-
-def substation_monthly_kpis(conn: psycopg.Connection, code: str, first: date, last: date) -> list[MonthlyKpi]:
-    """Monthly energy, degree days and weather-normalised energy of one substation.
-
-    The weather-independent part (the signature's base load × days) is kept as measured; the heating
-    part is scaled by reference DJU / actual DJU, the reference being the mean DJU of the same
-    calendar month over all the history the database holds.
-    """
-    from models.degree_days import weather_normalised
-    from models.errors import ModelError
-    from models.signature import fit_signature
-
-    rows = conn.execute(
-        """SELECT dd.day, sum(dd.energy_kwh), min(dd.t_outdoor_min), max(dd.t_outdoor_max), avg(dd.t_outdoor_avg)
-           FROM substation_daily dd JOIN devices d ON d.id = dd.device_id JOIN substations s ON s.id = d.substation_id
-           WHERE s.code = %s GROUP BY dd.day ORDER BY dd.day""", (code,)).fetchall()
-    if not rows:
-        return []
-    frame = pd.DataFrame(rows, columns=["day", "energy", "tmin", "tmax", "tavg"])
-    frame[["energy", "tmin", "tmax", "tavg"]] = frame[["energy", "tmin", "tmax", "tavg"]].astype(float)
-    frame["dju"] = daily_degree_days(frame["tmin"], frame["tmax"]).to_numpy()
-    frame["month"] = pd.to_datetime(frame["day"]).dt.to_period("M").dt.to_timestamp().dt.date
-    try:
-        base = fit_signature(frame["tavg"], frame["energy"]).base_kwh_day
-    except ModelError:
-        base = 0.0
-    monthly = frame.groupby("month").agg(energy=("energy", "sum"), dju=("dju", "sum"), days=("day", "count"))
-    monthly["calendar"] = [m.month for m in monthly.index]
-    reference = monthly.groupby("calendar")["dju"].mean()
-    out = []
-    for month, r in monthly.iterrows():
-        if not first <= month <= last:
-            continue
-        ref = float(reference[r["calendar"]])
-        out.append(MonthlyKpi(month, float(r["energy"]), float(r["dju"]), ref,
-                              weather_normalised(float(r["energy"]), base * float(r["days"]), float(r["dju"]), ref)))
-    return out
+                          as_float(fw[0]) if fw else None, as_float(fw[1]) if fw else None)

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from regie_chaleur.errors import ImportValidationError, RowError
+from regie_chaleur.registry.capacities import with_capacities
 from regie_chaleur.registry.records import (
     PLANT_KINDS,
     SECTION_TYPES,
@@ -39,6 +40,7 @@ from regie_chaleur.registry.records import (
     Plant,
     Substation,
 )
+from telemetry.profiles import Profile, load_profiles
 
 __all__ = ["CODE_RE", "SECTIONS", "SECTION_TYPES", "DeliveryPoint", "Device", "Inventory", "Meter", "Network",
            "Plant", "Substation", "format_csv", "format_yaml", "parse_inventory"]
@@ -137,7 +139,7 @@ PARSERS: dict[type, dict[str, Callable[[str], Any]]] = {
     Device: {"code": _code, "host": _host, "profile": _code, "substation": _code, "plant": _code,
              "port": _int_range(1, 65535), "unit_id": _int_range(0, 255), "enabled": _bool},
     Meter: {"code": _code, "device": _code, "substation": _code, "plant": _code,
-            "register_capacity_kwh": _positive_decimal},
+            "register_capacity_kwh": _positive_decimal, "volume_capacity_m3": _positive_decimal},
     DeliveryPoint: {"code": _code, "name": _text, "substation": _code, "meter": _code, "address": _text,
                     "latitude": _LAT, "longitude": _LON},
 }
@@ -224,11 +226,12 @@ class KnownCodes:
     substations: set[str] = field(default_factory=set)
     devices: set[str] = field(default_factory=set)
     meters: set[str] = field(default_factory=set)
+    device_profiles: dict[str, str] = field(default_factory=dict)  # device code -> its profile's name
 
 
 def parse_inventory(
     text: str, path: str, *, fmt: str | None = None, known: KnownCodes | None = None,
-    profiles: set[str] | None = None,
+    profiles: Mapping[str, Profile] | None = None,
 ) -> Inventory:
     """Parse and validate an inventory file's text.
 
@@ -237,7 +240,9 @@ def parse_inventory(
         path: its name, used in error messages and to choose the format (``.csv`` or YAML).
         fmt: ``"csv"`` or ``"yaml"`` to override the extension.
         known: codes already in the database that references may use.
-        profiles: the device profile names that exist (None: not checked).
+        profiles: the device profiles that exist (None: the shipped ones); a meter's register
+            capacities not declared are taken from its device's profile, and a meter left with no
+            energy capacity (or, when its device reads volume, no volume capacity) is refused.
 
     Raises:
         ImportValidationError: every problem found, each with its line and field.
@@ -245,14 +250,16 @@ def parse_inventory(
     fmt = fmt or ("csv" if path.lower().endswith(".csv") else "yaml")
     records, errors = (read_csv_records if fmt == "csv" else read_yaml_records)(text)
     known = known or KnownCodes()
+    profiles = load_profiles() if profiles is None else profiles
     inventory = Inventory()
     built: list[tuple[RawRecord, Any]] = []
     for rec in records:
-        obj = _build(rec, errors, profiles)
+        obj = _build(rec, errors, set(profiles))
         if obj is not None:
             built.append((rec, obj))
-            section = SECTIONS[rec.kind][0]
-            getattr(inventory, section).append(obj)
+    built = with_capacities(built, profiles, known.device_profiles, errors)
+    for rec, obj in built:
+        getattr(inventory, SECTIONS[rec.kind][0]).append(obj)
     _check_unique_codes(records, errors)
     _check_unique_uses(built, errors)
     _check_references(built, records, known, errors)

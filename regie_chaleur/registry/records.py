@@ -59,6 +59,7 @@ class Meter:
     substation: str | None = None
     plant: str | None = None
     register_capacity_kwh: Decimal | None = None  # [kWh] value at which the energy register rolls over
+    volume_capacity_m3: Decimal | None = None  # [m³] value at which the volume register rolls over
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ file changes nothing (rows whose values are equal are not touched), and an inval
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -23,6 +24,7 @@ from regie_chaleur.registry.inventory import (
     Substation,
     parse_inventory,
 )
+from telemetry.profiles import Profile
 
 # a record field naming another record -> the table whose id the column `<field>_id` holds
 _REF = {"substation": "substations", "plant": "plants", "device": "devices", "meter": "meters"}
@@ -43,13 +45,17 @@ def read_known_codes(conn: psycopg.Connection) -> KnownCodes:
     """Codes already in the registry (references in an imported file may use them)."""
     def codes(table: str) -> set[str]:
         return {r[0] for r in conn.execute(sql.SQL("SELECT code FROM {}").format(sql.Identifier(table)))}
-    return KnownCodes(codes("networks"), codes("plants"), codes("substations"), codes("devices"), codes("meters"))
+    return KnownCodes(codes("networks"), codes("plants"), codes("substations"), codes("devices"), codes("meters"),
+                      dict(conn.execute("SELECT code, profile FROM devices").fetchall()))
 
 
 def import_inventory_text(
-    conn: psycopg.Connection, text: str, path: str, *, profiles: set[str] | None = None
+    conn: psycopg.Connection, text: str, path: str, *, profiles: Mapping[str, Profile] | None = None
 ) -> ImportReport:
     """Validate a whole inventory file, then write it in one transaction.
+
+    Args:
+        profiles: the device profiles that exist (None: the shipped ones).
 
     Raises:
         ImportValidationError: with every bad row; nothing was written.
@@ -115,7 +121,7 @@ def read_inventory(conn: psycopg.Connection) -> Inventory:
            LEFT JOIN substations s ON s.id = d.substation_id LEFT JOIN plants p ON p.id = d.plant_id
            ORDER BY d.code""")]
     inv.meters = [Meter(*r) for r in conn.execute(
-        """SELECT m.code, d.code, s.code, p.code, m.register_capacity_kwh FROM meters m
+        """SELECT m.code, d.code, s.code, p.code, m.register_capacity_kwh, m.volume_capacity_m3 FROM meters m
            LEFT JOIN devices d ON d.id = m.device_id LEFT JOIN substations s ON s.id = m.substation_id
            LEFT JOIN plants p ON p.id = m.plant_id ORDER BY m.code""")]
     inv.delivery_points = [DeliveryPoint(*r) for r in conn.execute(

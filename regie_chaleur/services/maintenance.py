@@ -1,9 +1,9 @@
 """Wires the periodic jobs: operations rollups, retention, alarm evaluation, the daily signature check.
 
-- rollups: ``substation_hourly`` (own table, or TimescaleDB's policy refreshes the continuous
-  aggregate and our call only forces it), ``energy_hourly`` and ``substation_daily``, incrementally
-  from the last watermark minus an overlap (late rows up to 3 h old are picked up by every pass; a
-  nightly pass re-covers the last two days for replays of longer outages);
+- rollups: ``substation_hourly`` and ``flows_hourly`` (own tables, or TimescaleDB's policies refresh
+  the continuous aggregates and our call only forces them), ``energy_hourly`` and ``substation_daily``,
+  for the hours written since the last pass (``ingested_hours``, whatever the samples' age: a replayed
+  buffer is rolled up when it arrives) and the ranges queued in ``rollup_pending``;
 - retention: ``drop_chunks`` on Apache-edition hypertables, ``DELETE`` on plain tables (the community
   edition's policies do it themselves);
 - alarms: one evaluation pass over the fleet; signature anomalies once a day for the day before.
@@ -25,12 +25,11 @@ from psycopg_pool import ConnectionPool
 
 from regie_chaleur.db.timescale import apply_retention
 from regie_chaleur.operations.alarms import evaluate_alarms, evaluate_signature_anomalies
-from regie_chaleur.operations.rollups import refresh_operations
+from regie_chaleur.operations.rollups import refresh_written
 
 log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
-OVERLAP = timedelta(hours=3)
-NIGHTLY_LOOKBACK = timedelta(days=2)
+KEEP_INGEST_MARKS = timedelta(days=30)  # marks of written hours already rolled up are kept this long
 
 
 def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
@@ -45,21 +44,24 @@ def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
     """
     now = now or datetime.now(UTC)
     with pool.connection() as conn:
-        row = conn.execute("SELECT refreshed_until FROM rollup_state WHERE name = 'operations'").fetchone()
+        row = conn.execute("SELECT refreshed_until FROM rollup_state WHERE name = 'signatures'").fetchone()
         last: datetime | None = row[0] if row else None
         nightly = last is None or last.astimezone(PARIS).date() != now.astimezone(PARIS).date()
-        start = now - NIGHTLY_LOOKBACK if nightly or last is None else min(last, now) - OVERLAP
-        refresh_operations(conn, start, now)
+        refreshed = refresh_written(conn)
+        conn.execute("DELETE FROM ingested_hours WHERE written_at < %s", (now - KEEP_INGEST_MARKS,))
         retained = apply_retention(conn, now)
         result = evaluate_alarms(conn, now, notify)
         signature = None
         if nightly:
             signature = evaluate_signature_anomalies(conn, (now.astimezone(PARIS) - timedelta(days=1)).date(),
                                                      now, notify)
+            conn.execute("INSERT INTO rollup_state (name, refreshed_until) VALUES ('signatures', %s) ON CONFLICT "
+                         "(name) DO UPDATE SET refreshed_until = EXCLUDED.refreshed_until", (now,))
     issued = None
     if weather is not None:
         issued = _maybe_forecast(pool, now, weather, forecast_every_h, school_holidays)
-    return {"forecast_issued": issued, "rollups_from": start.isoformat(), "retention": retained,
+    return {"forecast_issued": issued, "rollups": [(lo.isoformat(), hi.isoformat()) for lo, hi in refreshed],
+            "retention": retained,
             "alarms_raised": len(result.raised),
             "alarms_cleared": len(result.cleared), "alarms_open": result.open,
             "signature_anomalies": len(signature.raised) if signature else 0}

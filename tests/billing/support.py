@@ -15,6 +15,7 @@ from billing.periods import boundary
 from billing.records import save_contract, save_subscriber, write_remote_readings
 from billing.regie import save_issuer, save_vat_period
 from regie_chaleur.registry.store import import_inventory_text
+from telemetry.profiles import load_profiles
 
 ACTOR = "agent.facturation@regie-ivry.test"
 R2_OCTOBER_FULL = (Decimal("66.60"), Decimal("245.78"), Decimal("113.09"), Decimal("162.71"))  # 137.5 kW, 1/12
@@ -74,7 +75,8 @@ def network_yaml(count: int) -> str:
 
 def setup_billing(conn: psycopg.Connection, points: int = 4, share_pct: str = "75") -> None:
     """Network, régie, tariffs from CSV, and the network's VAT period (renewable share ``share_pct``)."""
-    import_inventory_text(conn, network_yaml(points), "network.yaml", profiles={"kamstrup-multical-603"})
+    meter_profile = {"kamstrup-multical-603": load_profiles()["kamstrup-multical-603"]}
+    import_inventory_text(conn, network_yaml(points), "network.yaml", profiles=meter_profile)
     save_issuer(conn, ISSUER, actor=ACTOR)
     import_tariffs(conn, TARIFFS_CSV, "tarifs.csv", actor=ACTOR)
     save_vat_period(conn, "centre", date(2025, 1, 1), None, Decimal(share_pct),

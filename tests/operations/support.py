@@ -25,7 +25,7 @@ def build_network(db: Database, count: int, start: datetime, end: datetime,
     """Import ``count`` simulated substations and write their history over [start, end)."""
     specs = fleet_specs(count)
     with db.pool.connection() as conn:
-        import_inventory_text(conn, fleet_inventory(specs), "fleet.yaml", profiles=set(load_profiles()))
+        import_inventory_text(conn, fleet_inventory(specs), "fleet.yaml", profiles=load_profiles())
         ids = device_ids(conn)
         batch: list[Reading] = []
         for readings in backfill(specs, ids, start, end, step):

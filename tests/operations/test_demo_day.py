@@ -88,7 +88,7 @@ def test_a_day_raises_each_planted_fault_and_nothing_on_healthy_substations(db: 
     profiles = load_profiles()
     specs = fleet_specs(HEALTHY + len(FAULTS), 5020, "127.8.0.0")
     with db.pool.connection() as conn:
-        import_inventory_text(conn, fleet_inventory(specs), "fleet.yaml", profiles=set(profiles))
+        import_inventory_text(conn, fleet_inventory(specs), "fleet.yaml", profiles=profiles)
         ids = dict(conn.execute("SELECT code, id FROM devices").fetchall())
         readings = simulated_day(specs, ids, profiles)
         for i in range(0, len(readings), 20_000):

@@ -38,7 +38,7 @@ def live(db: Database) -> tuple[Database, datetime]:
     now = datetime.now(UTC).replace(microsecond=0)
     specs = fleet_specs(4, 5020, "127.9.0.0")
     with db.pool.connection() as conn:
-        import_inventory_text(conn, fleet_inventory(specs), "fleet.yaml", profiles=set(load_profiles()))
+        import_inventory_text(conn, fleet_inventory(specs), "fleet.yaml", profiles=load_profiles())
         ids = dict(conn.execute("SELECT code, id FROM devices").fetchall())
         readings: list[Reading] = []
         for minutes in range(40, 0, -1):  # one poll a minute for 40 minutes

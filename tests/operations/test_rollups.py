@@ -123,12 +123,13 @@ def test_network_balance_and_daily_kpis(db: Database) -> None:
     assert all(p["energy_kwh"] > 0 for p in series)
 
 
-def test_maintenance_pass_refreshes_incrementally(plain_db: Database) -> None:
+def test_maintenance_pass_refreshes_what_was_written(plain_db: Database) -> None:
     build_network(plain_db, 2, START, START + timedelta(hours=6))
     first = run_maintenance_once(plain_db.pool, START + timedelta(hours=5))
     second = run_maintenance_once(plain_db.pool, START + timedelta(hours=6))
     with plain_db.pool.connection() as conn:
         hours = conn.execute("SELECT count(DISTINCT bucket) FROM substation_hourly").fetchone()
-    assert first["rollups_from"] == (START + timedelta(hours=5) - timedelta(days=2)).isoformat()
-    assert second["rollups_from"] == (START + timedelta(hours=2)).isoformat()  # watermark − 3 h
+    # the six hours written, in one range (the energy's next hour has no reading: nothing beyond)
+    assert first["rollups"] == [(START.isoformat(), (START + timedelta(hours=6)).isoformat())]
+    assert second["rollups"] == [(START.isoformat(), (START + timedelta(hours=6)).isoformat())]  # overlap
     assert hours == (6,)

@@ -10,6 +10,7 @@ from regie_chaleur.db.database import Database
 from regie_chaleur.errors import ImportValidationError
 from regie_chaleur.registry.inventory import format_csv, format_yaml, parse_inventory
 from regie_chaleur.registry.store import import_inventory_text, read_inventory
+from telemetry.profiles import load_profiles
 
 
 def table_counts(db: Database) -> dict[str, int]:
@@ -87,7 +88,7 @@ def test_unknown_profile_is_reported_when_profiles_are_known() -> None:
     text = ("networks: [{code: n, name: N}]\nsubstations: [{code: s, name: S, network: n}]\n"
             "devices:\n  - {code: d, substation: s, host: 10.0.0.1, profile: nope}\n")
     with pytest.raises(ImportValidationError, match="unknown device profile 'nope'"):
-        parse_inventory(text, "x.yaml", profiles={"kamstrup-multical-603"})
+        parse_inventory(text, "x.yaml", profiles={"kamstrup-multical-603": load_profiles()["kamstrup-multical-603"]})
 
 
 def test_not_yaml_is_one_clear_error() -> None:

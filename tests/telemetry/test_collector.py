@@ -156,7 +156,7 @@ def test_sigkill_mid_batch_then_restart_loses_and_doubles_nothing(db: Database, 
     with running_fleet(10, fast_profiles(0.25), base_address="127.4.0.0") as sim:
         with db.pool.connection() as conn:
             import_inventory_text(conn, fleet_inventory(sim.simulator.specs), "fleet.yaml",
-                                  profiles=set(load_profiles()))
+                                  profiles=load_profiles())
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("REGIE_")},
                "REGIE_MODE": "development", "REGIE_DATABASE_URL": db.url, "REGIE_DATA_DIR": str(tmp_path),
                "REGIE_PROFILES_DIR": str(_fast_profile_dir(tmp_path / "profiles", 0.25)),

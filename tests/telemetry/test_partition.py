@@ -130,7 +130,7 @@ def test_sigterm_inside_a_black_hole_exits_within_15_s(db: Database, fleet: Simu
                                                        tmp_path: Path) -> None:
     with db.pool.connection() as conn:
         import_inventory_text(conn, fleet_inventory(fleet.simulator.specs), "fleet.yaml",
-                              profiles=set(load_profiles()))
+                              profiles=load_profiles())
     proxy, url = TcpProxy.for_postgres(db.url)
     env = _env(db, tmp_path, url)
     buffer_file = tmp_path / "collector-buffer-0-of-1.sqlite"

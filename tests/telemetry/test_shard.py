@@ -15,7 +15,7 @@ from telemetry.simulator.fleet import fleet_specs
 def test_shards_partition_the_fleet(db: Database) -> None:
     profiles = load_profiles()
     with db.pool.connection() as conn:
-        import_inventory_text(conn, fleet_inventory(fleet_specs(25)), "fleet.yaml", profiles=set(profiles))
+        import_inventory_text(conn, fleet_inventory(fleet_specs(25)), "fleet.yaml", profiles=profiles)
         everything = {d.code for d in read_device_configs(conn, profiles, Shard())}
         shards = [{d.code for d in read_device_configs(conn, profiles, Shard(i, 3))} for i in range(3)]
     assert len(everything) == 50
