@@ -21,10 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from billing import fr
 from billing.errors import ContractException
 from billing.model import READING_KIND_LABELS, IndexReading, MeterChange, MeterInputs, Policy
 from billing.money import KWH, exact_product, exact_ratio, round_to
+
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass(frozen=True)
@@ -94,14 +98,14 @@ def compute_consumption(meter: MeterInputs, start_at: datetime, end_at: datetime
     start, regularisation = _start_index(meter, start_at)
     if regularisation is not None:
         warnings.append(f"régularisation de l'index estimé de la facture {regularisation.previous_invoice} "
-                        f"({regularisation.kwh:+} kWh)")
+                        f"({'+' if regularisation.kwh >= 0 else '−'}{fr.number(abs(regularisation.kwh))} kWh)")
     changes = sorted((c for c in meter.changes if start_at <= c.at < end_at), key=lambda c: c.at)
     segments: list[Segment] = []
     current = start
     for change in changes:
         if change.old_meter != current.meter:
             raise ContractException("meter_mismatch",
-                                    f"remplacement du {change.at:%d/%m/%Y} : ancien compteur {change.old_meter}, "
+                                    f"remplacement du {fr.day(change.at)} : ancien compteur {change.old_meter}, "
                                     f"mais l'index de début est celui de {current.meter}")
         segments.append(_segment(current.meter, current.index_kwh, change.old_final_kwh, meter.register_capacity_kwh))
         current = IndexReading(change.at, change.new_initial_kwh, "actual", change.new_meter)
@@ -130,9 +134,9 @@ def compute_consumption(meter: MeterInputs, start_at: datetime, end_at: datetime
         ceiling = exact_product(policy.implausible_factor, max_power_kw, Decimal(hours))
         if kwh > ceiling:
             raise ContractException("implausible_consumption",
-                                    f"consommation de {kwh} kWh sur {hours} h, au-delà de "
-                                    f"{policy.implausible_factor} × {max_power_kw} kW souscrits "
-                                    f"({round_to(ceiling, KWH)} kWh) : saut à vérifier")
+                                    f"consommation de {fr.number(kwh)} kWh sur {hours} h, au-delà de "
+                                    f"{fr.number(policy.implausible_factor)} × {fr.number(max_power_kw)} kW "
+                                    f"souscrits ({fr.number(round_to(ceiling, KWH))} kWh) : saut à vérifier")
     return Consumption(kwh, start, end, tuple(segments), estimate_method, regularisation, tuple(warnings))
 
 
@@ -151,7 +155,8 @@ def _start_index(meter: MeterInputs, start_at: datetime) -> tuple[IndexReading, 
         return billed, None
     if meter.start_reading is None:
         raise ContractException("missing_start_reading",
-                                f"aucun index au {start_at:%d/%m/%Y %H:%M} UTC pour commencer la période "
+                                f"aucun index au {start_at.astimezone(PARIS):%d/%m/%Y à %H:%M} pour commencer "
+                                "la période "
                                 "(relevé d'ouverture à saisir)")
     return meter.start_reading, None
 
@@ -162,7 +167,8 @@ def _segment(meter: str, start: Decimal, end: Decimal, capacity: Decimal | None)
     if capacity is not None and end + capacity - start <= capacity / 2:
         return Segment(meter, start, end, end + capacity - start, True)
     raise ContractException("negative_consumption",
-                            f"compteur {meter} : index {end} kWh inférieur à l'index de début {start} kWh "
+                            f"compteur {meter} : index {fr.number(end)} kWh inférieur à l'index de début "
+                            f"{fr.number(start)} kWh "
                             "(consommation négative, à vérifier)")
 
 
@@ -176,11 +182,11 @@ def estimate(meter: MeterInputs, days: int) -> tuple[Decimal, str]:
     if (basis.last_year_kwh is not None and basis.dju_period is not None and basis.dju_last_year is not None
             and basis.dju_last_year > 0):
         value = round_to(exact_ratio(exact_product(basis.last_year_kwh, basis.dju_period), basis.dju_last_year), KWH)
-        return value, (f"même période l'an dernier ({basis.last_year_kwh} kWh) × degrés-jours "
-                       f"{basis.dju_period} / {basis.dju_last_year}")
+        return value, (f"même période l'an dernier ({fr.number(basis.last_year_kwh)} kWh) × degrés-jours "
+                       f"{fr.number(basis.dju_period)} / {fr.number(basis.dju_last_year)}")
     if basis.recent_kwh_per_day is not None:
         value = round_to(exact_product(basis.recent_kwh_per_day, Decimal(days)), KWH)
-        return value, f"moyenne récente ({round_to(basis.recent_kwh_per_day, KWH)} kWh/jour) × {days} jours"
+        return value, f"moyenne récente ({fr.number(round_to(basis.recent_kwh_per_day, KWH))} kWh/jour) × {days} jours"
     raise ContractException("missing_reading", "index de fin manquant et aucune base d'estimation "
                                                "(ni même période l'an dernier, ni historique récent)")
 

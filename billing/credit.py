@@ -24,13 +24,14 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
-from billing import store
-from billing.compute import compute_draft, compute_totals
+from billing import fr, store
+from billing.compute import compute_totals
 from billing.errors import BillingError, ContractException, NotFoundError, StateError
+from billing.inputs import DegreeDays, RunInputs
 from billing.issuing import issue_drafts
 from billing.model import Line, Period
 from billing.numbering import take_numbers
-from billing.runs import DegreeDays, RunInputs, audit, read_parties, write_drafts
+from billing.runs import audit, read_parties, write_drafts
 
 PARIS = ZoneInfo("Europe/Paris")
 ONE = Decimal(1)
@@ -143,7 +144,7 @@ def _credit_lines(cur: psycopg.Cursor, original: dict[str, Any], wanted: Mapping
         elif no in wanted:
             value = wanted[no]
             if value <= 0 or amount <= 0 or value > remaining:
-                raise StateError(f"ligne {no} : l'avoir partiel doit être positif et au plus {remaining} € "
+                raise StateError(f"ligne {no} : l'avoir partiel doit être positif et au plus {fr.eur(remaining)} "
                                  f"(reste à créditer de {label})")
             out.append(Line(kind, f"Avoir partiel sur : {label}", ONE, "forfait", value, ONE, "", value, rate,
                             Period(start, end), {"corrects_line": no}))
@@ -170,9 +171,7 @@ def _reissue(conn: psycopg.Connection, cur: psycopg.Cursor, original: dict[str, 
     run_date: date = now.astimezone(PARIS).date()
     inputs = RunInputs.read(conn, [(contracts[0], period)], run_date)
     try:
-        draft = compute_draft(contracts[0], period, run_date, inputs.tariffs, inputs.formulas, inputs.index_values,
-                              inputs.vat_periods, inputs.reductions,
-                              inputs.meter_inputs(contracts[0], period, degree_days), inputs.policy)
+        draft = inputs.draft(contracts[0], period, run_date, degree_days)
     except ContractException as exc:
         raise BillingError("rien n'a été émis : la facture rectificative ne peut être calculée "
                            f"({exc.message})") from exc

@@ -58,3 +58,19 @@ class ContractException(BillingError):
         self.message = message
         self.blocking = blocking
         super().__init__(f"{code}: {message}")
+
+
+#: review-list items in words, as billing staff read them (the codes stay stable for filters and tests)
+EXCEPTION_LABELS = {
+    "warning": "à noter", "implausible_consumption": "consommation invraisemblable",
+    "index_missing": "index manquant", "meter_mismatch": "compteur incohérent", "missing_reading": "relevé manquant",
+    "missing_start_reading": "index de début manquant", "negative_consumption": "consommation négative",
+    "negative_total": "montant négatif", "no_meter": "pas de compteur", "no_power": "puissance souscrite manquante",
+    "no_tariff": "pas de tarif", "no_vat_period": "pas de taux de TVA", "not_supplied": "hors période du contrat",
+    "regularisation_without_price": "régularisation sans prix", "index_value_missing": "indice non publié",
+}
+
+
+def exception_label(code: str) -> str:
+    """A review-list code in French words."""
+    return EXCEPTION_LABELS.get(code, code.replace("_", " "))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +32,7 @@ from billing.model import TERMS, Component, Formula
 from billing.periods import parse_month
 from billing.records import FieldChecker, save_contract, save_subscriber
 from billing.runs import audit
+from billing.succession import tariff_succession
 
 TARIFF_COLUMNS = ("category", "valid_from", "valid_to", "r1_eur_mwh", "r21_eur_kw_year", "r22_eur_kw_year",
                   "r23_eur_kw_year", "r24_eur_kw_year", "deliberation", "deliberation_date")
@@ -76,7 +78,7 @@ def import_tariffs(conn: psycopg.Connection, text: str, source: str, *, actor: s
         "SELECT category, valid_from, valid_to, r1_eur_mwh, r21_eur_kw_year, r22_eur_kw_year, r23_eur_kw_year, "
         "r24_eur_kw_year, deliberation FROM tariffs")}
     errors: list[FieldError] = []
-    new: list[tuple[Any, ...]] = []
+    new: list[list[Any]] = []  # [line, category, valid_from, valid_to, prices..., deliberation, voted on]
     unchanged = 0
     seen: dict[tuple[str, date], int] = {}
     for line, row in _rows(text, source, TARIFF_COLUMNS):
@@ -107,15 +109,43 @@ def import_tariffs(conn: psycopg.Connection, text: str, source: str, *, actor: s
                 continue
         errors += c.errors
         if not c.errors:
-            new.append((category, start, end, *prices, deliberation, voted))
+            new.append([line, category, start, end, *prices, deliberation, voted])
+    ended = _succeed(conn, new, errors)
     if errors:
         raise ValidationError(errors, source)
     with conn.transaction(), conn.cursor() as cur:
+        for tariff_id, end in ended:
+            cur.execute("UPDATE tariffs SET valid_to = %s WHERE id = %s", (end, tariff_id))
+            audit(conn, actor, "closed", "tariff", tariff_id, {"valid_to": end.isoformat(), "by_file": source})
         cur.executemany("INSERT INTO tariffs (category, valid_from, valid_to, r1_eur_mwh, r21_eur_kw_year, "
                         "r22_eur_kw_year, r23_eur_kw_year, r24_eur_kw_year, deliberation, deliberation_date) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", new)
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", [row[1:] for row in new])
         audit(conn, actor, "imported", "tariffs", None, {"file": source, "created": len(new)})
     return ImportReport(len(new), unchanged)
+
+
+def _succeed(conn: psycopg.Connection, new: list[list[Any]], errors: list[FieldError]) -> list[tuple[int, date]]:
+    """Chain the new versions of each category (an open-ended one ends where the next starts) and end the
+    open-ended version already in force where the first new one starts; returns (tariff id, new end) of
+    the versions ended, and adds a problem (on its line) where that would take away days an issued
+    invoice billed."""
+    ended = []
+    by_category: dict[str, list[list[Any]]] = {}
+    for row in sorted(new, key=lambda r: (r[1], r[2])):
+        by_category.setdefault(row[1], []).append(row)
+    for category, rows in by_category.items():
+        for earlier, later in itertools.pairwise(rows):
+            if earlier[3] is None:
+                earlier[3] = later[2]
+            elif earlier[3] > later[2]:
+                errors.append(FieldError("valid_to", f"chevauche le tarif {category} de la ligne {later[0]}",
+                                         earlier[0]))
+        first = rows[0]
+        closed, problems = tariff_succession(conn, category, first[2], first[3])
+        errors += [FieldError("valid_from", problem, first[0]) for problem in problems]
+        if closed is not None:
+            ended.append((closed, first[2]))
+    return ended
 
 
 def import_indices(conn: psycopg.Connection, text: str, source: str, *, actor: str) -> ImportReport:

@@ -21,8 +21,9 @@ TERM_LABELS = {
     "R23": "R23 – gros entretien et renouvellement",
     "R24": "R24 – financement des installations",
 }
-ReadingKind = Literal["actual", "manual", "subscriber", "estimated"]
+ReadingKind = Literal["actual", "manual", "subscriber", "correction", "estimated"]
 READING_KIND_LABELS = {"actual": "relevé (télérelève)", "manual": "relevé (agent)", "subscriber": "auto-relevé",
+                       "correction": "index corrigé",
                        "estimated": "estimé"}
 Frequency = Literal["monthly", "quarterly", "yearly"]
 LineKind = Literal["R1", "R21", "R22", "R23", "R24", "reduction", "regularisation"]
@@ -150,6 +151,12 @@ class Contract:
     end: date | None
     frequency: Frequency
     powers: tuple[PowerStep, ...]
+    extra_points: tuple[int, ...] = ()  # other delivery points it covers (energies summed, one power)
+
+    @property
+    def points(self) -> tuple[int, ...]:
+        """Every delivery point of the contract, its main one first."""
+        return (self.delivery_point_id, *self.extra_points)
 
     @property
     def supplied(self) -> Period:
@@ -219,6 +226,20 @@ class Policy:
     payment_terms_days: int = 30
     implausible_factor: Decimal = Decimal("1.5")  # consumption above factor × subscribed power × hours
     reading_window_hours: int = 24  # a register sample counts as the boundary's reading up to this much before
+    estimation: Literal["degree_days", "recent_average"] = "degree_days"  # a missing end index is estimated so
+
+
+@dataclass(frozen=True)
+class BilledR2:
+    """An R2 line already issued: the subscribed power billed [kW] over its days, at its price and VAT
+    rate (a later change of that power is regularised on the next invoice)."""
+
+    term: str
+    period: Period
+    kw: Decimal  # [kW] (a regularisation line carries the difference)
+    unit_price: Decimal  # [€/kW/year]
+    vat_rate: Decimal  # [%]
+    invoice: str
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ the policy's number of decimals, the VAT of a rate on the document total (EN 169
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from fractions import Fraction
 
 CENT = Decimal("0.01")
 KWH = Decimal("1")  # meter indexes and consumptions are billed to the kWh
@@ -63,3 +64,24 @@ def exact_ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
 def kwh_to_mwh(kwh: Decimal) -> Decimal:
     """Energy in MWh to the kWh [MWh] from kWh."""
     return round_to(kwh / 1000, MWH_PLACES)
+
+
+def cents_exact(*factors: Decimal | Fraction | int) -> Decimal:
+    """The exact product of ``factors`` (decimals and fractions such as 1/12, with no intermediate
+    rounding) rounded once, half-up, to the cent [€]: 90 kW × 6.45 €/kW/year × 1/12 = 48.375 → 48.38."""
+    product = Fraction(1)
+    for f in factors:
+        product *= Fraction(f)
+    hundredths = abs(product) * 100
+    whole = int(hundredths)  # floor of a non-negative fraction
+    if hundredths - whole >= Fraction(1, 2):
+        whole += 1
+    return (Decimal(whole) / 100 * (1 if product >= 0 else -1)).quantize(CENT)
+
+
+def fraction_as_decimal(value: Fraction, places: int = 20) -> Decimal:
+    """A fraction shown as a decimal with ``places`` decimals (rounded half-up): for display and storage,
+    never for computing an amount."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return round_to(Decimal(value.numerator) / Decimal(value.denominator), Decimal(1).scaleb(-places))

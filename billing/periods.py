@@ -12,12 +12,11 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from billing.model import Frequency, Period
-from billing.money import exact_ratio
 
 PARIS = ZoneInfo("Europe/Paris")
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -74,18 +73,19 @@ def hours_in(period: Period) -> int:
 
 
 @lru_cache(maxsize=4096)  # a run asks the same few periods for every contract
-def r2_prorata(period: Period, method: str) -> tuple[Decimal, str]:
-    """The share of a year that ``period`` represents for an annual R2 price, and how it was computed.
+def r2_prorata(period: Period, method: str) -> tuple[Fraction, str]:
+    """The share of a year that ``period`` represents for an annual R2 price (an exact fraction: 1/12 is
+    1/12, not 0.0833...), and how it was computed.
 
     ``monthly_twelfth``: each calendar month counts 1/12, a partial month its days over the month's
     days; ``days_in_year``: days over the days of their calendar year (365 or 366).
     """
-    share, parts = Decimal(0), []
+    share, parts = Fraction(0), []
     if method == "monthly_twelfth":
         for month in months_of(period):
             days_in_month = calendar.monthrange(month.year, month.month)[1]
             covered = period.intersect(Period(month, add_months(month, 1))) or Period(month, month)
-            share += exact_ratio(Decimal(covered.days), Decimal(12 * days_in_month))
+            share += Fraction(covered.days, 12 * days_in_month)
             parts.append("1/12" if covered.days == days_in_month else f"{covered.days}/{days_in_month} × 1/12")
     elif method == "days_in_year":
         year = period.start.year
@@ -93,7 +93,7 @@ def r2_prorata(period: Period, method: str) -> tuple[Decimal, str]:
             in_year = period.intersect(Period(date(year, 1, 1), date(year + 1, 1, 1)))
             if in_year is not None:
                 days = 366 if calendar.isleap(year) else 365
-                share += exact_ratio(Decimal(in_year.days), Decimal(days))
+                share += Fraction(in_year.days, days)
                 parts.append(f"{in_year.days}/{days}")
             year += 1
     else:

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from billing import identifiers
+from billing import fr, identifiers
 from billing.errors import FieldError, NotFoundError, ValidationError
 from billing.money import dec
 from billing.runs import audit
@@ -63,11 +63,11 @@ class FieldChecker:
         if value is None:
             return None
         if positive and value <= 0:
-            self.fail(field, f"{value} doit être strictement positif")
+            self.fail(field, f"{fr.number(value)} : doit être strictement positif")
         elif minimum is not None and value < minimum:
-            self.fail(field, f"{value} est inférieur au minimum {minimum}")
+            self.fail(field, f"{fr.number(value)} : au moins {fr.number(minimum)}")
         elif maximum is not None and value > maximum:
-            self.fail(field, f"{value} dépasse le maximum {maximum}")
+            self.fail(field, f"{fr.number(value)} : au plus {fr.number(maximum)}")
         return value
 
     def day(self, field: str, required: bool = True) -> date | None:
@@ -264,8 +264,10 @@ def save_contract(conn: psycopg.Connection, data: Mapping[str, Any], *, actor: s
 
 
 def change_power(conn: psycopg.Connection, contract_number: str, valid_from: date, power_kw: Decimal, reason: str,
-                 *, actor: str) -> None:
-    """A new subscribed power from ``valid_from`` on (its history is kept).
+                 *, actor: str) -> list[str]:
+    """A new subscribed power from ``valid_from`` on (its history is kept); returns warnings (French): a
+    date inside a period already invoiced is accepted, and the difference is regularised on the next
+    invoice.
 
     Raises:
         ValidationError: unknown contract, power not positive, or a date outside the contract.
@@ -277,13 +279,18 @@ def change_power(conn: psycopg.Connection, contract_number: str, valid_from: dat
         errors.append(FieldError("contract", f"contrat {contract_number} inconnu"))
     elif valid_from < row[1] or (row[2] is not None and valid_from > row[2]):
         errors.append(FieldError("valid_from", "hors de la période du contrat"))
-    if power_kw <= 0:
-        errors.append(FieldError("power_kw", "doit être strictement positive"))
+    if not Decimal(0) < power_kw <= Decimal(1_000_000):
+        errors.append(FieldError("power_kw", "doit être strictement positive (1 000 000 kW au plus)"))
     if not reason.strip():
         errors.append(FieldError("reason", "obligatoire (demande de l'abonné, audit de puissance...)"))
     if errors:
         raise ValidationError(errors)
     assert row is not None  # noqa: S101
+    invoiced = conn.execute("SELECT number, period_end - 1 FROM invoices WHERE contract_id = %s AND status = 'issued' "
+                            "AND kind = 'invoice' AND period_end > %s ORDER BY period_end DESC LIMIT 1",
+                            (row[0], valid_from)).fetchone()
+    warnings = [f"la facture {invoiced[0]} couvre déjà la période jusqu'au {fr.day(invoiced[1])} : la différence "
+                "d'abonnement (R2) sera régularisée sur la prochaine facture"] if invoiced else []
     with conn.transaction():
         conn.execute("INSERT INTO contract_powers (contract_id, valid_from, power_kw, reason) VALUES (%s, %s, %s, %s) "
                      "ON CONFLICT (contract_id, valid_from) DO UPDATE SET power_kw = EXCLUDED.power_kw, "
@@ -291,47 +298,9 @@ def change_power(conn: psycopg.Connection, contract_number: str, valid_from: dat
         conn.execute("UPDATE delivery_points SET subscribed_power_kw = (SELECT power_kw FROM contract_powers "
                      "WHERE contract_id = %s ORDER BY valid_from DESC LIMIT 1) WHERE id = %s", (row[0], row[3]))
         audit(conn, actor, "power_changed", "contract", int(row[0]),
-              {"valid_from": valid_from.isoformat(), "power_kw": str(power_kw), "reason": reason})
-
-
-def end_contract(conn: psycopg.Connection, contract_number: str, last_day: date, *, actor: str) -> None:
-    """Close a contract on ``last_day`` (its last day of supply)."""
-    with conn.transaction():
-        row = conn.execute("UPDATE contracts SET end_date = %s WHERE number = %s AND start_date <= %s RETURNING id",
-                           (last_day, contract_number, last_day)).fetchone()
-        if row is None:
-            raise ValidationError([FieldError("end_date",
-                                              f"contrat {contract_number} inconnu ou date avant son début")])
-        audit(conn, actor, "ended", "contract", int(row[0]), {"last_day": last_day.isoformat()})
-
-
-def record_reading(conn: psycopg.Connection, meter_code: str, at: datetime, index_kwh: Decimal, kind: str,
-                   *, actor: str, source: str = "saisie") -> None:
-    """A reading entered by an agent (``manual``) or given by the subscriber (``subscriber``).
-
-    Raises:
-        ValidationError: unknown meter, negative index, or a kind that cannot be entered by hand.
-    """
-    errors = []
-    meter = conn.execute("SELECT id FROM meters WHERE code = %s", (meter_code,)).fetchone()
-    if meter is None:
-        errors.append(FieldError("meter", f"compteur {meter_code} inconnu"))
-    if index_kwh < 0:
-        errors.append(FieldError("index_kwh", "un index ne peut être négatif"))
-    if kind not in ("manual", "subscriber"):
-        errors.append(FieldError("kind", "un relevé saisi est « manual » (agent) ou « subscriber » (abonné)"))
-    if at.tzinfo is None:
-        errors.append(FieldError("at", "l'instant du relevé doit porter son fuseau"))
-    if errors:
-        raise ValidationError(errors)
-    assert meter is not None  # noqa: S101
-    with conn.transaction():
-        conn.execute("INSERT INTO meter_readings (meter_id, at, index_kwh, kind, source, entered_by) "
-                     "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (meter_id, at, kind) DO UPDATE SET "
-                     "index_kwh = EXCLUDED.index_kwh, source = EXCLUDED.source, entered_by = EXCLUDED.entered_by",
-                     (meter[0], at, index_kwh, kind, source, actor))
-        audit(conn, actor, "reading_entered", "meter", int(meter[0]),
-              {"at": at.isoformat(), "index_kwh": str(index_kwh), "kind": kind})
+              {"valid_from": valid_from.isoformat(), "power_kw": str(power_kw), "reason": reason,
+               "warnings": warnings})
+    return warnings
 
 
 def write_remote_readings(conn: psycopg.Connection, rows: list[tuple[int, datetime, Decimal, datetime]]) -> int:

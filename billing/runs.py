@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,16 +20,15 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
-from billing import store
-from billing.compute import PriceCache, compute_draft
-from billing.errors import ContractException, NotFoundError
-from billing.model import Contract, Draft, EstimationBasis, MeterInputs, Period, Policy
-from billing.money import exact_ratio
-from billing.periods import add_months, boundary, months_of, run_period
+from billing import fr, store
+from billing.compute import PriceCache
+from billing.errors import ContractException, NotFoundError, StateError
+from billing.inputs import DegreeDays, RunInputs
+from billing.model import Contract, Draft, Period
+from billing.periods import add_months, months_of, run_period
 
 log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
-DegreeDays = Callable[[str, Period], Decimal | None]  # (network, period) -> DJU [K·day]
 Progress = Callable[[int, int], None]
 INVOICE_COLUMNS = ("id", "kind", "status", "run_id", "contract_id", "subscriber_id", "period_start", "period_end",
                    "total_ht", "total_vat", "total_ttc", "seller", "buyer", "payment", "readings", "warnings")
@@ -56,6 +55,7 @@ class RunSummary:
     total_ht: Decimal
     total_ttc: Decimal
     exceptions: list[RunException] = field(default_factory=list)
+    message: str = ""  # French, for billing staff: why nothing was simulated
 
     @property
     def blocking(self) -> int:
@@ -85,21 +85,16 @@ def simulate_run(conn: psycopg.Connection, month: date, *, actor: str, run_date:
     run_date = run_date or datetime.now(PARIS).date()
     issuer = store.read_issuer(conn)
     due = contracts_due(conn, month, contract_ids)
-    if not due:  # everything due this month is billed already: nothing to simulate
-        row = conn.execute("SELECT id, status FROM bill_runs WHERE month = %s ORDER BY id DESC LIMIT 1",
-                           (month,)).fetchone()
-        return RunSummary(int(row[0]) if row else 0, month, row[1] if row else "nothing_due", 0, 0, Decimal(0),
-                          Decimal(0))
+    check_month_ended(month, run_date, due, restricted=contract_ids is not None)
+    if not due:  # everything due this month is billed already: say by which run
+        return _nothing_due(conn, month, contract_ids)
     inputs = RunInputs.read(conn, due, run_date)
     drafts: list[Draft] = []
     exceptions: list[RunException] = []
     prices: PriceCache = {}  # this run's indexed prices, shared by the contracts of a category
     for i, (contract, period) in enumerate(due):
         try:
-            draft = compute_draft(contract, period, run_date, inputs.tariffs, inputs.formulas, inputs.index_values,
-                                  inputs.vat_periods, inputs.reductions, inputs.meter_inputs(contract, period,
-                                                                                            degree_days),
-                                  inputs.policy, prices)
+            draft = inputs.draft(contract, period, run_date, degree_days, prices)
         except ContractException as exc:
             exceptions.append(RunException(contract.id, contract.number, exc.code, exc.blocking, exc.message))
         else:
@@ -109,7 +104,7 @@ def simulate_run(conn: psycopg.Connection, month: date, *, actor: str, run_date:
             progress(i + 1, len(due))
     with conn.transaction():
         run_id = _open_run(conn, month, run_date, actor)
-        write_drafts(conn, run_id, drafts, issuer, inputs.parties(conn, [d.contract.id for d in drafts]))
+        write_drafts(conn, run_id, drafts, issuer, read_parties(conn, [d.contract.id for d in drafts]))
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO bill_run_exceptions (run_id, contract_id, code, blocking, message) "
                             "VALUES (%s, %s, %s, %s, %s)",
@@ -126,6 +121,60 @@ def simulate_run(conn: psycopg.Connection, month: date, *, actor: str, run_date:
     return RunSummary(run_id, month, "simulated", len(due), len(drafts), total_ht, total_ttc, exceptions)
 
 
+def check_month_ended(month: date, run_date: date, due: Sequence[tuple[Contract, Period]] = (), *,
+                      restricted: bool = False) -> None:
+    """A month is billed once it has ended; a run restricted to some contracts (a final invoice) once
+    their supply has ended.
+
+    Raises:
+        StateError: in French, saying from when the run can be made.
+    """
+    after = add_months(month, 1)
+    if after <= run_date:
+        return
+    if restricted and due and all(c.end is not None and c.end < run_date for c, _ in due):
+        return
+    if month > run_date:
+        raise StateError(f"{fr.month(month).capitalize()} est à venir : sa tournée pourra être lancée à partir du "
+                         f"{fr.day(after)}.")
+    raise StateError(f"{fr.month(month).capitalize()} n'est pas terminé : sa tournée pourra être lancée à partir du "
+                     f"{fr.day(after)}.")
+
+
+def _nothing_due(conn: psycopg.Connection, month: date, contract_ids: Sequence[int] | None) -> RunSummary:
+    """The summary of a month with nothing left to bill, naming the run(s) that billed it."""
+    runs = conn.execute("SELECT id, status, issued_at, invoices FROM bill_runs WHERE month = %s ORDER BY id",
+                        (month,)).fetchall()
+    issued = [r for r in runs if r[1] == "issued"]
+    if issued:
+        held = " ; ".join(f"tournée n° {r[0]} émise le {fr.day(r[2].astimezone(PARIS).date())} ({r[3]} facture(s))"
+                          for r in issued)
+        message = f"Tout est déjà facturé pour {fr.month(month)} : {held}."
+    else:
+        message = f"Aucun contrat à facturer pour {fr.month(month)}."
+    row = runs[-1] if runs else None
+    return RunSummary(int(row[0]) if row else 0, month, "nothing_due", 0, 0, Decimal(0), Decimal(0), [], message)
+
+
+def discard_run(conn: psycopg.Connection, run_id: int, *, actor: str) -> None:
+    """Throw a simulated run away (its drafts and review list), to start again later; an issued run is
+    never discarded.
+
+    Raises:
+        NotFoundError: no such run.
+        StateError: the run is issued.
+    """
+    with conn.transaction():
+        row = conn.execute("SELECT status, month FROM bill_runs WHERE id = %s FOR UPDATE", (run_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"tournée de facturation {run_id} inconnue")
+        if row[0] != "simulated":
+            raise StateError(f"la tournée {run_id} est émise : elle ne s'annule pas (émettre des avoirs)")
+        conn.execute("DELETE FROM invoices WHERE run_id = %s AND status = 'draft'", (run_id,))
+        conn.execute("DELETE FROM bill_runs WHERE id = %s", (run_id,))
+        audit(conn, actor, "discarded", "bill_run", run_id, {"month": row[1].isoformat()})
+
+
 def contracts_due(conn: psycopg.Connection, month: date, ids: Sequence[int] | None
                    ) -> list[tuple[Contract, Period]]:
     """Contracts billed in the run of ``month`` with their period, minus those already billed."""
@@ -140,75 +189,12 @@ def contracts_due(conn: psycopg.Connection, month: date, ids: Sequence[int] | No
     return [(c, p) for c, p in due if not any((c.id, m) in billed for m in months_of(p.intersect(c.supplied) or p))]
 
 
-@dataclass
-class RunInputs:
-    """Everything a run reads, in bulk."""
-
-    policy: Policy
-    tariffs: list[Any]
-    formulas: list[Any]
-    index_values: dict[Any, Any]
-    vat_periods: list[Any]
-    reductions: list[Any]
-    previous: dict[int, Any]
-    history: dict[int, list[tuple[date, date, Decimal]]]
-    meters: dict[int, tuple[str, Decimal | None, list[Any]]]
-    readings: dict[tuple[str, datetime], Any]
-
-    @classmethod
-    def read(cls, conn: psycopg.Connection, due: list[tuple[Contract, Period]], run_date: date) -> RunInputs:
-        ids = [c.id for c, _ in due]
-        meters = store.read_meters(conn, {c.delivery_point_id for c, _ in due})
-        codes = sorted({code for code, _, changes in meters.values() for code in
-                        [code, *(ch.old_meter for ch in changes), *(ch.new_meter for ch in changes)]})
-        instants = sorted({boundary(d) for c, p in due for d in billed_bounds(c, p)})
-        earliest = min((p.start for _, p in due), default=run_date)
-        return cls(store.read_policy(conn), store.read_tariffs(conn), store.read_formulas(conn),
-                   store.read_index_values(conn), store.read_vat_periods(conn), store.read_reductions(conn),
-                   store.read_previous_billing(conn, {c.id: billed_bounds(c, p)[0] for c, p in due}),
-                   store.read_consumption_history(conn, ids, earliest - timedelta(days=400)),
-                   meters, store.read_boundary_readings(conn, codes, instants))
-
-    def meter_inputs(self, contract: Contract, period: Period, degree_days: DegreeDays | None) -> MeterInputs:
-        if contract.delivery_point_id not in self.meters:
-            raise ContractException("no_meter", "aucun compteur n'est rattaché au point de livraison")
-        current, capacity, changes = self.meters[contract.delivery_point_id]
-        start_day, end_day = billed_bounds(contract, period)
-        start_at, end_at = boundary(start_day), boundary(end_day)
-        start = self.readings.get((store.meter_at(current, changes, start_at), start_at))
-        end = self.readings.get((store.meter_at(current, changes, end_at), end_at))
-        billed = Period(start_day, end_day)
-        return MeterInputs(capacity, start, end, tuple(changes), self.previous.get(contract.id),
-                           _estimation_basis(contract, billed, self.history.get(contract.id, []), degree_days))
-
-    def parties(self, conn: psycopg.Connection, contract_ids: list[int]) -> dict[int, tuple[dict[str, Any],
-                                                                                             dict[str, Any]]]:
-        """Per contract, the buyer and payment snapshots frozen on its invoice."""
-        return read_parties(conn, contract_ids)
 
 
-def billed_bounds(contract: Contract, period: Period) -> tuple[date, date]:
-    billed = period.intersect(contract.supplied) or period
-    return billed.start, billed.end
 
 
-def _estimation_basis(contract: Contract, period: Period, history: list[tuple[date, date, Decimal]],
-                      degree_days: DegreeDays | None) -> EstimationBasis:
-    """Same period a year earlier (from the contract's issued invoices) and its recent daily average."""
-    last_year = Period(_year_before(period.start), _year_before(period.end))
-    inside = [(s, e, kwh) for s, e, kwh in history if last_year.start <= s and e <= last_year.end]
-    last_year_kwh = (sum((kwh for _, _, kwh in inside), Decimal(0))
-                     if inside and sum((e - s).days for s, e, _ in inside) == last_year.days else None)
-    recent = [(s, e, kwh) for s, e, kwh in history if e <= period.start][-3:]
-    recent_days = sum((e - s).days for s, e, _ in recent)
-    per_day = exact_ratio(sum((kwh for _, _, kwh in recent), Decimal(0)), Decimal(recent_days)) if recent_days else None
-    dju = degree_days(contract.network, period) if degree_days and last_year_kwh is not None else None
-    dju_before = degree_days(contract.network, last_year) if degree_days and last_year_kwh is not None else None
-    return EstimationBasis(last_year_kwh, dju, dju_before, per_day)
 
 
-def _year_before(day: date) -> date:
-    return day.replace(year=day.year - 1, day=min(day.day, 28) if (day.month, day.day) == (2, 29) else day.day)
 
 
 def _open_run(conn: psycopg.Connection, month: date, run_date: date, actor: str) -> int:

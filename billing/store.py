@@ -18,6 +18,7 @@ import psycopg
 from billing.errors import BillingError
 from billing.model import (
     R2_TERMS,
+    BilledR2,
     Component,
     Contract,
     Formula,
@@ -33,16 +34,25 @@ from billing.model import (
     VatPeriod,
 )
 
-KIND_PRIORITY = {"manual": 0, "actual": 1, "subscriber": 2}
+KIND_PRIORITY = {"correction": -1, "manual": 0, "actual": 1, "subscriber": 2}  # a correction wins
 
 
-def read_policy(conn: psycopg.Connection) -> Policy:
-    row = conn.execute("SELECT r2_proration, unit_price_places, implausible_factor, reading_window_hours "
-                       "FROM billing_policy").fetchone()
-    if row is None:
-        return Policy()
-    return Policy(r2_proration=row[0], unit_price_places=row[1], implausible_factor=row[2],
-                  reading_window_hours=row[3])
+def read_policy(conn: psycopg.Connection, network: str | None = None) -> Policy:
+    """The billing policy of ``network`` (its own when it has one, else the régie's default)."""
+    policies = read_policies(conn)
+    return policies.get(network) or policies[None]
+
+
+def read_policies(conn: psycopg.Connection) -> dict[str | None, Policy]:
+    """The default policy (key None) and each network's own."""
+    out: dict[str | None, Policy] = {None: Policy()}
+    for network, proration, places, factor, window, estimation in conn.execute(
+            "SELECT NULL, r2_proration, unit_price_places, implausible_factor, reading_window_hours, estimation "
+            "FROM billing_policy UNION ALL SELECT network, r2_proration, unit_price_places, implausible_factor, "
+            "reading_window_hours, estimation FROM network_billing_policies"):
+        out[network] = Policy(r2_proration=proration, unit_price_places=int(places), implausible_factor=Decimal(factor),
+                              reading_window_hours=int(window), estimation=estimation)
+    return out
 
 
 def read_issuer(conn: psycopg.Connection) -> dict[str, Any]:
@@ -68,7 +78,9 @@ def read_contracts(conn: psycopg.Connection, overlapping: Period, ids: Sequence[
         """SELECT c.id, c.number, c.subscriber_id, c.delivery_point_id, s.network, c.category, c.start_date,
                   c.end_date, c.frequency,
                   array_agg(p.valid_from ORDER BY p.valid_from) FILTER (WHERE p.valid_from IS NOT NULL),
-                  array_agg(p.power_kw ORDER BY p.valid_from) FILTER (WHERE p.valid_from IS NOT NULL)
+                  array_agg(p.power_kw ORDER BY p.valid_from) FILTER (WHERE p.valid_from IS NOT NULL),
+                  (SELECT array_agg(x.delivery_point_id ORDER BY x.delivery_point_id) FROM contract_delivery_points x
+                   WHERE x.contract_id = c.id)
            FROM contracts c JOIN delivery_points dp ON dp.id = c.delivery_point_id
            JOIN substations s ON s.id = dp.substation_id
            LEFT JOIN contract_powers p ON p.contract_id = c.id
@@ -78,7 +90,22 @@ def read_contracts(conn: psycopg.Connection, overlapping: Period, ids: Sequence[
         {"start": overlapping.start, "end": overlapping.end, "ids": list(ids) if ids is not None else None},
     ).fetchall()
     return [Contract(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                     tuple(PowerStep(d, kw) for d, kw in zip(r[9] or [], r[10] or [], strict=True))) for r in rows]
+                     tuple(PowerStep(d, kw) for d, kw in zip(r[9] or [], r[10] or [], strict=True)),
+                     tuple(r[11] or ())) for r in rows]
+
+
+def read_billed_r2(conn: psycopg.Connection, contract_ids: Sequence[int]) -> dict[int, list[BilledR2]]:
+    """Per contract, the R2 lines of its issued invoices not cancelled by a full credit note."""
+    out: dict[int, list[BilledR2]] = defaultdict(list)
+    for contract_id, kind, start, end, kw, price, rate, number in conn.execute(
+            """SELECT i.contract_id, l.kind, l.period_start, l.period_end, l.quantity, l.unit_price, l.vat_rate,
+                      i.number FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
+               WHERE i.contract_id = ANY(%s) AND i.kind = 'invoice' AND i.status = 'issued'
+                 AND l.kind IN ('R21', 'R22', 'R23', 'R24')
+                 AND NOT EXISTS (SELECT 1 FROM billed_months b WHERE b.invoice_id = i.id AND b.released_by IS NOT NULL)
+               ORDER BY i.contract_id, l.period_start""", (list(contract_ids),)):
+        out[int(contract_id)].append(BilledR2(kind, Period(start, end), kw, price, rate, number))
+    return out
 
 
 def read_tariffs(conn: psycopg.Connection) -> list[TariffVersion]:

@@ -10,11 +10,12 @@ from pathlib import Path
 import psycopg
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None, answer: str = "") -> subprocess.CompletedProcess[str]:
+    """The command line with ``args``; ``answer`` is what is typed at its prompts."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REGIE_")}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "regie_chaleur.cli", *args], capture_output=True, text=True,
-                          env=full_env, timeout=120, check=False)
+                          env=full_env, timeout=120, check=False, input=answer)
 
 
 def test_config_show_masks_secrets() -> None:

@@ -29,13 +29,14 @@ from drafthorse.models.party import TaxRegistration
 from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
-from billing.documents.content import DocumentContent
+from billing.documents.content import LATE_PAYMENT_LAW, DocumentContent
 
 GUIDELINE = "urn:cen.eu:en16931:2017"
 UNIT_CODES = {"MWh": "MWH", "kW": "KWT", "forfait": "C62"}
 NOTE_PMT = ("Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : 40 € "
             "(art. L.441-10 et D.441-5 du code de commerce), due par les professionnels.")
 NOTE_AAB = "Pas d'escompte pour paiement anticipé."
+NOTE_CREDIT = "Sans objet : avoir, aucun paiement n'est dû par le client (ni pénalité ni indemnité de retard)."
 PRICE_PLACES = Decimal("0.000001")
 
 
@@ -48,8 +49,12 @@ def build_cii(content: DocumentContent) -> bytes:
     doc.header.id = inv["number"]
     doc.header.type_code = "381" if content.is_credit_note else "380"
     doc.header.issue_date_time = inv["issue_date"]
-    for subject, text in (("PMT", NOTE_PMT), ("PMD", seller["late_payment_text"]), ("AAB", NOTE_AAB),
-                          ("AAI", seller["recourse_text"])):
+    if content.is_credit_note:  # the French CIUS wants the three notes; none applies to a credit note
+        notes = [("PMT", NOTE_CREDIT), ("PMD", NOTE_CREDIT), ("AAB", NOTE_AAB)]
+    else:  # late payment and enforceability belong to an invoice
+        notes = [("PMT", NOTE_PMT), ("PMD", f"{seller['late_payment_text']} {LATE_PAYMENT_LAW}"),
+                 ("AAB", NOTE_AAB), ("AAI", seller["recourse_text"])]
+    for subject, text in notes:
         note = IncludedNote()
         note.content = text
         note.subject_code = subject

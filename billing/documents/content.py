@@ -99,3 +99,9 @@ def read_disclosure(conn: psycopg.Connection, network: str, year: int) -> Disclo
     if row is None:
         return None
     return Disclosure(row[0], row[1], row[2], {k: Decimal(str(v)) for k, v in row[3].items()}, row[4], row[5])
+
+
+#: Code de commerce L.441-10 (II) and D.441-5: printed on every invoice, whatever the régie's own text adds
+LATE_PAYMENT_LAW = ("Pénalités de retard : trois fois le taux d'intérêt légal, exigibles dès le jour suivant la date "
+                    "d'échéance (art. L.441-10 du code de commerce). Débiteur professionnel : indemnité forfaitaire "
+                    "pour frais de recouvrement de 40 € (art. D.441-5). Pas d'escompte pour paiement anticipé.")

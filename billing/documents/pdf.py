@@ -20,7 +20,7 @@ from typing import Any
 
 from billing import fr
 from billing.documents.chart import consumption_chart
-from billing.documents.content import DocumentContent
+from billing.documents.content import LATE_PAYMENT_LAW, DocumentContent
 from billing.model import READING_KIND_LABELS
 
 HERE = Path(__file__).parent
@@ -88,9 +88,10 @@ def document_data(content: DocumentContent) -> dict[str, Any]:
         "total_label": "Montant de l'avoir TTC" if credit else "Total TTC – net à payer",
         "total_ttc": fr.eur(inv["total_ttc"]),
         "payment": _payment(inv, seller, credit),
-        "late_payment": (f"{seller['late_payment_text']} Indemnité forfaitaire pour frais de recouvrement : 40 € "
-                         "(professionnels). Pas d'escompte pour paiement anticipé."),
-        "recourse": f"{seller['recourse_text']} Comptable public chargé du recouvrement : {seller['accountant']}.",
+        # late payment and enforceability belong to an invoice (a credit note is owed by the régie)
+        "late_payment": None if credit else f"{seller['late_payment_text']} {LATE_PAYMENT_LAW}",
+        "recourse": None if credit else (f"{seller['recourse_text']} Comptable public chargé du recouvrement : "
+                                         f"{seller['accountant']}."),
         "complaints": seller["complaints_text"],
         "electronic": "Facture électronique au format Factur-X (EN 16931) : ce PDF contient les données structurées "
                       "de la facture. Document à conserver.",
@@ -144,6 +145,13 @@ def _readings(readings: dict[str, Any]) -> list[list[str]]:
     rollover = any(s.get("rollover") for s in readings.get("segments", []))
     rows.append(["Consommation", "", fr.number(Decimal(readings["consumption_kwh"]), 0),
                  "passage à zéro du compteur inclus" if rollover else ""])
+    for other in readings.get("other_points", []):  # a contract covering several delivery points
+        point = other["delivery_point"]
+        rows += [[f"{point} : index de début", day(other["start"]["at"]),
+                  fr.number(Decimal(other["start"]["index_kwh"]), 0), READING_KIND_LABELS[other["start"]["kind"]]],
+                 [f"{point} : index de fin", day(other["end"]["at"]), fr.number(Decimal(other["end"]["index_kwh"]), 0),
+                  READING_KIND_LABELS[other["end"]["kind"]]],
+                 [f"{point} : consommation", "", fr.number(Decimal(other["consumption_kwh"]), 0), ""]]
     return rows
 
 

@@ -8,7 +8,11 @@ Built with ``sepaxml`` and validated against its bundled XSD. Rules applied:
   very same file;
 - IBAN and BIC checked with schwifty (the BIC found from the IBAN when missing), mandate references
   against the EPC character set (the XSD does not check it), names cut to 70 characters;
-- an invoice is collected once: a later export of the run takes only what no earlier one did.
+- an invoice is collected once: a later export of the run takes only what no earlier one did;
+- the collection date is neither before the invoices' due date nor closer to their issue than the
+  pre-notification the SEPA Core rulebook requires by default (14 calendar days: the invoice, which
+  states the amount and the date, is the pre-notification); a date too early is refused with the
+  earliest date allowed.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 from sepaxml import SepaDD
 
-from billing import identifiers
+from billing import fr, identifiers
 from billing.errors import BillingError, FieldError, StateError, ValidationError
 from billing.runs import audit
+
+PRE_NOTIFICATION_DAYS = 14  # SEPA Core rulebook default (PT-04.01): at least 14 calendar days before collection
 
 
 @dataclass(frozen=True)
@@ -58,13 +64,18 @@ def export_sepa(conn: psycopg.Connection, run_id: int, collection_date: date, *,
     if status is None or status[0] != "issued":
         raise StateError(f"tournée {run_id} : seules les tournées émises se prélèvent")
     if collection_date < (today or date.today()):
-        raise StateError(f"date de prélèvement {collection_date:%d/%m/%Y} passée")
+        raise StateError(f"date de prélèvement {fr.day(collection_date)} passée")
     issuer = conn.execute("SELECT name, iban, bic, sepa_creditor_id FROM billing_issuer").fetchone()
     if issuer is None:
         raise BillingError("l'émetteur des factures n'est pas configuré")
     rows = _collectable(conn, run_id)
     if not rows:
         raise StateError(f"tournée {run_id} : aucune facture à prélever (toutes déjà prélevées, ou aucun mandat)")
+    earliest = earliest_collection(conn, run_id)
+    if earliest is not None and collection_date < earliest:
+        raise StateError(f"date de prélèvement {fr.day(collection_date)} trop proche : au plus tôt le "
+                         f"{fr.day(earliest)} (échéance des factures, et pré-notification de "
+                         f"{PRE_NOTIFICATION_DAYS} jours après leur émission)")
     payments, errors = _payments(rows, collection_date)
     if errors:
         raise ValidationError(errors, f"prélèvements de la tournée {run_id}")
@@ -94,6 +105,19 @@ def export_sepa(conn: psycopg.Connection, run_id: int, collection_date: date, *,
               {"collection_date": collection_date.isoformat(), "payments": len(payments), "total": str(total)})
     first = sum(1 for p in payments if p["sepa"]["type"] == "FRST")
     return SepaExport(int(row[0]), content, len(payments), total, message_id, first)
+
+
+def earliest_collection(conn: psycopg.Connection, run_id: int) -> date | None:
+    """The earliest collection date for the run's direct debits: its invoices' latest due date, and
+    :data:`PRE_NOTIFICATION_DAYS` after their latest issue date."""
+    row = conn.execute("SELECT max(due_date), max(issue_date) FROM invoices i JOIN contracts c ON c.id = i.contract_id "
+                       "WHERE i.run_id = %s AND i.kind = 'invoice' AND i.status = 'issued' "
+                       "AND c.payment_method = 'sepa'", (run_id,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    due: date = row[0]
+    issued: date = row[1]
+    return max(due, issued + timedelta(days=PRE_NOTIFICATION_DAYS))
 
 
 def _collectable(conn: psycopg.Connection, run_id: int) -> list[tuple[Any, ...]]:

@@ -59,6 +59,7 @@ def mount_routes(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
 
     from regie_chaleur.api.billing import router as billing_router
+    from regie_chaleur.api.billing_records import router as billing_records_router
     from regie_chaleur.api.operations import router as operations_router
     from regie_chaleur.web import (
         views_admin,
@@ -66,6 +67,8 @@ def mount_routes(app: FastAPI) -> None:
         views_auth,
         views_billing,
         views_billing_parties,
+        views_billing_records,
+        views_billing_rules,
         views_operations,
         views_planning,
         views_portal,
@@ -75,6 +78,7 @@ def mount_routes(app: FastAPI) -> None:
 
     app.include_router(operations_router, dependencies=[Depends(require("operations"))], responses=ERROR_RESPONSES)
     app.include_router(billing_router, dependencies=[Depends(require("billing"))], responses=ERROR_RESPONSES)
+    app.include_router(billing_records_router, dependencies=[Depends(require("billing"))], responses=ERROR_RESPONSES)
     app.include_router(views_portal.api, dependencies=[Depends(require("portal"))], responses=ERROR_RESPONSES)
     app.include_router(views_auth.router)
     app.include_router(views_operations.router, dependencies=[Depends(require("operations"))])
@@ -82,6 +86,8 @@ def mount_routes(app: FastAPI) -> None:
     app.include_router(views_planning.router, dependencies=[Depends(require("operations"))])
     app.include_router(views_billing.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_billing_parties.router, dependencies=[Depends(require("billing"))])
+    app.include_router(views_billing_records.router, dependencies=[Depends(require("billing"))])
+    app.include_router(views_billing_rules.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_portal.router, dependencies=[Depends(require("portal"))])
     app.include_router(views_admin.router, dependencies=[Depends(require("admin"))])
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -21,7 +21,7 @@ from billing.records import change_power, save_contract, save_subscriber
 from billing.runs import run_summary
 from regie_chaleur.deps import ActorDep, DbDep, Offset
 from regie_chaleur.services import billing_read as q
-from regie_chaleur.services.billing import bill_month, credit, issue_with_documents
+from regie_chaleur.services.billing import bill_month, credit, issue_confirmed
 from regie_chaleur.services.documents import generate_run_documents
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
@@ -114,11 +114,19 @@ def show_run(db: DbDep, run_id: int) -> RunOut:
         return _run_out(run_summary(conn, run_id))
 
 
-@router.post("/runs/{run_id}/issue", response_model=IssueOut)
-def issue(db: DbDep, actor: ActorDep, run_id: int) -> IssueOut:
-    """Number and issue the run's drafts; issuing an issued run does nothing."""
+class IssueConfirmation(BaseModel):
+    invoices: int = Field(ge=0, description="the number of drafts the caller reviewed (GET /runs/{id})")
+    total_ttc: Decimal = Field(description="[€] their total incl. VAT, as reviewed")
+
+
+@router.post("/runs/{run_id}/issue", response_model=IssueOut,
+             responses={409: {"description": "the run's drafts no longer match the confirmation"}})
+def issue(db: DbDep, actor: ActorDep, run_id: int, body: IssueConfirmation) -> IssueOut:
+    """Number and issue the run's drafts, confirmed by their count and total as reviewed (a run simulated
+    again since, or another run, is refused with 409 and its figures); issuing an issued run does
+    nothing."""
     with db.pool.connection() as conn:
-        done = issue_with_documents(conn, run_id, actor=actor)
+        done = issue_confirmed(conn, run_id, body.invoices, body.total_ttc, actor=actor)
     return IssueOut(run_id=run_id, issued=done.issued, first_number=done.first_number, last_number=done.last_number)
 
 
@@ -263,8 +271,14 @@ def contract(db: DbDep, number: str) -> dict[str, Any]:
     return found
 
 
-@router.post("/contracts/{number}/power", status_code=204)
-def contract_power(db: DbDep, actor: ActorDep, number: str, body: PowerChange) -> None:
-    """A new subscribed power from a date on (history kept)."""
+class PowerChanged(BaseModel):
+    warnings: list[str] = Field(description="e.g. a date inside an invoiced period: regularised on the next invoice")
+
+
+@router.post("/contracts/{number}/power", response_model=PowerChanged)
+def contract_power(db: DbDep, actor: ActorDep, number: str, body: PowerChange) -> PowerChanged:
+    """A new subscribed power from a date on (history kept); a date inside a period already invoiced is
+    accepted with a warning, and the difference is regularised on the next invoice."""
     with db.pool.connection() as conn:
-        change_power(conn, number, body.valid_from, body.power_kw, body.reason, actor=actor)
+        return PowerChanged(warnings=change_power(conn, number, body.valid_from, body.power_kw, body.reason,
+                                                  actor=actor))

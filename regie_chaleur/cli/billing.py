@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from regie_chaleur.cli.billing_records import print_run, register_records
 from regie_chaleur.cli.common import Subparsers
 from regie_chaleur.errors import RegieError
 from regie_chaleur.settings import Settings
@@ -24,10 +25,15 @@ def register(sub: Subparsers) -> None:
     run.add_argument("--simulate", action="store_true", help="drafts only, for review (nothing numbered)")
     run.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"), help="who runs it (audit trail)")
     run.set_defaults(handler=cmd_bill_run)
-    issue = actions.add_parser("issue", help="issue the drafts of a simulated run")
+    issue = actions.add_parser("issue", help="issue the drafts of a simulated run (asks to confirm)")
     issue.add_argument("run_id", type=int)
+    issue.add_argument("--yes", action="store_true", help="confirmed: do not ask")
     issue.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
     issue.set_defaults(handler=cmd_bill_issue)
+    discard = actions.add_parser("discard", help="throw a simulated run away (its drafts and review list)")
+    discard.add_argument("run_id", type=int)
+    discard.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
+    discard.set_defaults(handler=cmd_bill_discard)
     show = actions.add_parser("show", help="a run's totals and review list")
     show.add_argument("run_id", type=int)
     show.set_defaults(handler=cmd_bill_show)
@@ -71,6 +77,7 @@ def register(sub: Subparsers) -> None:
     vat.add_argument("--justification", required=True)
     vat.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
     vat.set_defaults(handler=cmd_bill_vat)
+    register_records(actions)
 
 
 def _progress(stage: str) -> Callable[[int, int], None]:
@@ -100,7 +107,7 @@ def cmd_bill_run(args: argparse.Namespace, settings: Settings) -> int:
         raise RegieError(f"--period : {exc}") from exc
     with connected(settings) as (_db, conn):
         result = bill_month(conn, month, actor=args.actor, simulate_only=args.simulate, progress=_progress)
-    _print_run(result.run)
+    print_run(result.run)
     if result.issued is not None:
         done = result.issued
         print(f"émises : {done.issued} facture(s)" + (f", de {done.first_number} à {done.last_number}"
@@ -110,31 +117,39 @@ def cmd_bill_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_run(run: object) -> None:
-    from billing import fr
-    from billing.runs import RunSummary
-
-    assert isinstance(run, RunSummary)  # noqa: S101
-    if run.status == "nothing_due" or (run.contracts == 0 and run.invoices == 0):
-        print(f"{fr.month(run.month)} : rien à facturer (tout est déjà facturé)")
-        return
-    print(f"tournée {run.run_id} — {fr.month(run.month)} — {run.status}")
-    print(f"  contrats dus : {run.contracts} ; factures : {run.invoices} ; exceptions bloquantes : {run.blocking}")
-    print(f"  total HT {fr.eur(run.total_ht)} ; total TTC {fr.eur(run.total_ttc)}")
-    for e in run.exceptions:
-        print(f"  {'BLOQUANT' if e.blocking else 'à noter '} {e.contract:<16} {e.code:<24} {e.message}")
-
-
 def cmd_bill_issue(args: argparse.Namespace, settings: Settings) -> int:
+    from billing import fr
+    from billing.runs import run_summary
     from regie_chaleur.db.database import connected
-    from regie_chaleur.services.billing import issue_with_documents
+    from regie_chaleur.services.billing import issue_confirmed
 
     with connected(settings) as (_db, conn):
-        done = issue_with_documents(conn, args.run_id, actor=args.actor, progress=_progress)
+        run = run_summary(conn, args.run_id)
+        if run.status == "simulated" and not args.yes:
+            print(f"tournée {run.run_id} — {fr.month(run.month)} : {run.invoices} facture(s) à émettre, total TTC "
+                  f"{fr.eur(run.total_ttc)} ; {run.blocking} exception(s) bloquante(s) restent en revue.")
+            try:
+                answer = input("Émettre ces factures (numérotées, définitives) ? [o/N] ").strip().lower()
+            except EOFError:  # nobody to answer (a script): no, unless --yes
+                answer = ""
+            if answer not in ("o", "oui", "y", "yes"):
+                print("\nrien n'a été émis (--yes pour émettre sans question)")
+                return 1
+        done = issue_confirmed(conn, args.run_id, run.invoices, run.total_ttc, actor=args.actor, progress=_progress)
     if done.issued == 0:
         print(f"tournée {args.run_id} : rien à émettre (déjà émise)")
     else:
         print(f"tournée {args.run_id} : {done.issued} facture(s) émise(s), de {done.first_number} à {done.last_number}")
+    return 0
+
+
+def cmd_bill_discard(args: argparse.Namespace, settings: Settings) -> int:
+    from billing.runs import discard_run
+    from regie_chaleur.db.database import connected
+
+    with connected(settings) as (_db, conn):
+        discard_run(conn, args.run_id, actor=args.actor)
+    print(f"tournée {args.run_id} abandonnée (brouillons et liste de revue effacés)")
     return 0
 
 
@@ -184,7 +199,7 @@ def cmd_bill_show(args: argparse.Namespace, settings: Settings) -> int:
     from regie_chaleur.db.database import connected
 
     with connected(settings) as (_db, conn):
-        _print_run(run_summary(conn, args.run_id))
+        print_run(run_summary(conn, args.run_id))
     return 0
 
 

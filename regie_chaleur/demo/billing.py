@@ -1,6 +1,7 @@
-"""The demonstration's billing set-up: the régie (invented but well-formed identifiers), two tariff
-versions per category, indexation formulas, index values up to a month, each network's VAT period and
-the social-housing reduction. Running it again changes nothing.
+"""The demonstration's billing set-up: the régie (invented but well-formed identifiers), the 2025 tariff
+of each category (open-ended: each January's vote follows it, :mod:`regie_chaleur.demo.year`),
+indexation formulas, index values up to a month, each network's VAT period and the social-housing
+reduction. Running it again changes nothing.
 
 The index values are generated (a slow drift and a seasonal swing, deterministic), published as their
 real counterparts are: energy indices on the 12th of the next month, labour and works indices on the
@@ -66,7 +67,9 @@ def load_demo_billing(conn: psycopg.Connection, until: date, *, actor: str = "d�
     """Set up billing for the demonstration network (networks must exist), index values up to ``until``."""
     issuer = yaml.safe_load((CONFIG / "demo-issuer.yaml").read_text(encoding="utf-8"))
     save_issuer(conn, {k: str(v) for k, v in issuer.items()}, actor=actor)
-    import_tariffs(conn, (CONFIG / "demo-tarifs.csv").read_text(encoding="utf-8"), "demo-tarifs.csv", actor=actor)
+    if conn.execute("SELECT count(*) FROM tariffs").fetchone() == (0,):  # later versions: the year's votes
+        import_tariffs(conn, (CONFIG / "demo-tarifs.csv").read_text(encoding="utf-8"), "demo-tarifs.csv",
+                       actor=actor)
     import_indices(conn, demo_index_csv(until), "indices de démonstration", actor=actor)
     if conn.execute("SELECT count(*) FROM indexation_formulas").fetchone() == (0,):
         import_formulas(conn, (CONFIG / "demo-formules.csv").read_text(encoding="utf-8"), "demo-formules.csv",

@@ -8,8 +8,9 @@ What it does, in order, with a progress line per step:
 3. writes the history up to now (13 months the first time, only what is missing afterwards) with the
    simulator's physics (:mod:`regie_chaleur.demo.history`, hourly, every 10 minutes for the last two days),
    then the rollups;
-4. issues the load forecast (from the simulated weather) and the production plan, and the bill run of
-   last month with its documents;
+4. issues the load forecast (from the simulated weather) and the production plan, and the bill runs of
+   the last twelve months through a régie's year (:mod:`regie_chaleur.demo.year`), their documents
+   generated in the background;
 5. goes live: the substations are served as Modbus TCP devices (a few faulty on purpose), the collector
    polls them every minute, the maintenance jobs refresh rollups, alarms, forecast and plan; the web
    application is served until Ctrl-C, which stops everything.
@@ -28,7 +29,6 @@ from regie_chaleur.demo.setup import (
     PASSWORD,
     Progress,
     SimulatedWeather,
-    bill_last_month,
     build_network,
     forecast_and_plan,
     generate_documents,
@@ -36,6 +36,7 @@ from regie_chaleur.demo.setup import (
     refresh_rollups,
     write_missing_history,
 )
+from regie_chaleur.demo.year import bill_the_year
 from regie_chaleur.server import serve_app
 from regie_chaleur.settings import Settings
 
@@ -76,12 +77,12 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
         refresh_rollups(db, written_from - timedelta(hours=3), end, progress)
         weather = SimulatedWeather()
         forecast_and_plan(db, now, weather, progress)
-        run_id = bill_last_month(db, today, progress)
+        run_ids = bill_the_year(db, today, progress)
         h, p = host or settings.http_host, settings.http_port if port is None else port
         with live(db, settings, subs, counters, system_ports=modbus_port == 0) as ports, \
                 background(lambda stop: maintenance(db, settings, weather, stop), "maintenance"), \
                 background(lambda stop: past_forecasts(db, now, weather, stop), "past forecasts"), \
-                background(lambda stop: generate_documents(db, run_id, progress) if run_id else None, "documents"):
+                background(lambda stop: generate_documents(db, run_ids, progress), "documents"):
             progress.step(f"live: {len(subs)} substations served as Modbus TCP devices on 127.0.0.1:"
                           f"{min(ports)}-{max(ports)} and polled by the collector; faults on {', '.join(FAULTS)}")
 

@@ -1,5 +1,5 @@
 """Bringing the demonstration up to now: the network once, the missing history and its rollups, the
-forecast and plan, last month's bill run and its documents."""
+forecast and plan, and the documents of the year's bill runs (the runs: :mod:`regie_chaleur.demo.year`)."""
 
 from __future__ import annotations
 
@@ -222,28 +222,20 @@ def past_forecasts(db: Database, now: datetime, weather: SimulatedWeather, stop:
             log.warning("past forecast not issued: %s", exc)
 
 
-def bill_last_month(db: Database, today: date, progress: Progress) -> int | None:
-    """The bill run of last month, simulated and issued (documents generated afterwards); its id."""
-    from billing.periods import add_months
-    from regie_chaleur.services.billing import bill_month
-
-    month = add_months(today.replace(day=1), -1)
-    with db.pool.connection() as conn:
-        if conn.execute("SELECT 1 FROM bill_runs WHERE month = %s AND status = 'issued'", (month,)).fetchone():
-            return None
-        result = bill_month(conn, month, actor=ACTOR, simulate_only=False, run_date=today, documents=False)
-    issued = result.issued.issued if result.issued else 0
-    progress.step(f"bill run of {month:%m/%Y}: {issued} invoices issued, "
-                  f"{result.run.blocking} blocking exception(s) left in review")
-    return result.run.run_id
-
-
-def generate_documents(db: Database, run_id: int, progress: Progress) -> None:
-    from regie_chaleur.services.documents import generate_run_documents
+def generate_documents(db: Database, run_ids: list[int], progress: Progress) -> None:
+    """The documents of the runs (newest first) and of the credit notes and final invoices among them."""
+    from regie_chaleur.services.documents import generate_for, generate_run_documents
 
     try:
+        count = 0
         with db.pool.connection() as conn:
-            count = generate_run_documents(conn, run_id, workers=1)
-        progress.step(f"documents of the bill run: {count} PDF/Factur-X generated")
+            for run_id in run_ids:
+                count += generate_run_documents(conn, run_id, workers=1)
+            others = [r[0] for r in conn.execute(
+                "SELECT number FROM invoices i WHERE status = 'issued' AND NOT EXISTS (SELECT 1 "
+                "FROM invoice_documents d "
+                "WHERE d.invoice_id = i.id)")]
+            count += generate_for(conn, others)
+        progress.step(f"documents of the year's bill runs: {count} PDF/Factur-X generated")
     except Exception:  # a background job: log it, the demo goes on
-        log.exception("documents of run %s not generated", run_id)
+        log.exception("documents of runs %s not generated", run_ids)

@@ -17,13 +17,13 @@ import psycopg
 
 from billing import store
 from billing.credit import CreditResult, credit_invoice
-from billing.errors import FieldError, ValidationError
+from billing.inputs import billed_bounds
 from billing.issuing import issue_run
 from billing.model import Period
 from billing.money import round_to
 from billing.periods import boundary
 from billing.records import write_remote_readings
-from billing.runs import IssueSummary, Progress, RunSummary, audit, billed_bounds, contracts_due, simulate_run
+from billing.runs import IssueSummary, Progress, RunSummary, contracts_due, simulate_run
 from regie_chaleur.services.weather import degree_days_source
 from telemetry.queries import read_registers_at
 
@@ -39,8 +39,8 @@ def refresh_boundary_readings(conn: psycopg.Connection, month: date, contract_id
     """Store the remote readings of the boundaries of the run of ``month`` (or of ``periods``: delivery
     point id and days); returns how many were found."""
     if periods is None:
-        periods = [(c.delivery_point_id, Period(*billed_bounds(c, p))) for c, p in contracts_due(conn, month,
-                                                                                                    contract_ids)]
+        periods = [(dp, Period(*billed_bounds(c, p))) for c, p in contracts_due(conn, month, contract_ids)
+                   for dp in c.points]
     if not periods:
         return 0
     meters = store.read_meters(conn, {dp for dp, _ in periods})
@@ -86,14 +86,35 @@ def bill_month(conn: psycopg.Connection, month: date, *, actor: str, simulate_on
 
 def issue_with_documents(conn: psycopg.Connection, run_id: int, *, actor: str,
                          progress: Callable[[str], Progress] | None = None, documents: bool = True,
-                         workers: int = 1) -> IssueSummary:
-    """Issue a run, then generate and store the documents of its invoices (generated at issue)."""
+                         workers: int = 1, now: datetime | None = None) -> IssueSummary:
+    """Issue a run (dated ``now``, default the present), then generate and store the documents of its
+    invoices."""
     from regie_chaleur.services.documents import generate_run_documents
 
-    issued = issue_run(conn, run_id, actor=actor, progress=progress("issue") if progress else None)
+    issued = issue_run(conn, run_id, actor=actor, progress=progress("issue") if progress else None, now=now)
     if documents:
         generate_run_documents(conn, run_id, workers=workers, progress=progress("documents") if progress else None)
     return issued
+
+
+def issue_confirmed(conn: psycopg.Connection, run_id: int, invoices: int, total_ttc: Decimal, *, actor: str,
+                    progress: Callable[[str], Progress] | None = None) -> IssueSummary:
+    """Issue a simulated run as reviewed: ``invoices`` drafts for ``total_ttc`` [EUR]. Issuing an issued
+    run does nothing.
+
+    Raises:
+        StateError: the run's drafts no longer match (simulated again since, or another run), with its
+            figures.
+    """
+    from billing import fr
+    from billing.errors import StateError
+    from billing.runs import run_summary
+
+    run = run_summary(conn, run_id)
+    if run.status == "simulated" and (run.invoices, run.total_ttc) != (invoices, total_ttc):
+        raise StateError(f"la tournée n° {run_id} compte {run.invoices} facture(s) pour {fr.eur(run.total_ttc)} TTC, "
+                         f"pas {invoices} pour {fr.eur(total_ttc)} : la revoir avant d'émettre")
+    return issue_with_documents(conn, run_id, actor=actor, progress=progress)
 
 
 def credit(conn: psycopg.Connection, number: str, *, actor: str, reason: str,
@@ -112,42 +133,38 @@ def credit(conn: psycopg.Connection, number: str, *, actor: str, reason: str,
     return result
 
 
-def record_meter_change(conn: psycopg.Connection, delivery_point: str, at: datetime, old_final_kwh: Decimal,
-                        new_meter: str, new_initial_kwh: Decimal, *, actor: str) -> None:
-    """Replace a delivery point's meter at ``at``: the old meter's last index, the new one's first.
-
-    The registry's delivery point moves to the new meter and billing records the change, in one
-    transaction.
+def final_invoice(conn: psycopg.Connection, contract_number: str, *, actor: str, run_date: date | None = None,
+                  documents: bool = True, now: datetime | None = None) -> BillResult:
+    """The final invoice of an ended contract (moving out): the run of its end's month restricted to it,
+    simulated and issued at once, with its document.
 
     Raises:
-        ValidationError: unknown delivery point or meter, a meter already in service elsewhere, a negative
-            index, an instant without time zone.
+        NotFoundError: unknown contract.
+        StateError: the contract has no end yet, its end is not past, or the month's run is in review (it
+            holds the contract's draft: issue or discard it first).
     """
-    errors = []
-    with conn.transaction():
-        point = conn.execute("SELECT id, meter_id FROM delivery_points WHERE code = %s FOR UPDATE",
-                             (delivery_point,)).fetchone()
-        meter = conn.execute("SELECT m.id, dp.code FROM meters m LEFT JOIN delivery_points dp ON dp.meter_id = m.id "
-                             "WHERE m.code = %s", (new_meter,)).fetchone()
-        if point is None:
-            errors.append(FieldError("delivery_point", f"point de livraison {delivery_point} inconnu"))
-        elif point[1] is None:
-            errors.append(FieldError("delivery_point", "aucun compteur en place à remplacer"))
-        if meter is None:
-            errors.append(FieldError("new_meter", f"compteur {new_meter} inconnu"))
-        elif meter[1] is not None:
-            errors.append(FieldError("new_meter", f"le compteur {new_meter} équipe déjà {meter[1]}"))
-        if old_final_kwh < 0 or new_initial_kwh < 0:
-            errors.append(FieldError("index", "un index ne peut être négatif"))
-        if at.tzinfo is None:
-            errors.append(FieldError("at", "l'instant du remplacement doit porter son fuseau"))
-        if errors:
-            raise ValidationError(errors)
-        assert point is not None and meter is not None  # noqa: S101
-        conn.execute("INSERT INTO meter_changes (delivery_point_id, at, old_meter_id, old_final_kwh, new_meter_id, "
-                     "new_initial_kwh, by_whom) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                     (point[0], at, point[1], old_final_kwh, meter[0], new_initial_kwh, actor))
-        conn.execute("UPDATE delivery_points SET meter_id = %s WHERE id = %s", (meter[0], point[0]))
-        audit(conn, actor, "meter_replaced", "delivery_point", int(point[0]),
-              {"at": at.isoformat(), "old_final_kwh": str(old_final_kwh), "new_meter": new_meter,
-               "new_initial_kwh": str(new_initial_kwh)})
+    from billing import fr
+    from billing.errors import NotFoundError, StateError
+    from billing.periods import PARIS
+
+    row = conn.execute("SELECT id, end_date FROM contracts WHERE number = %s", (contract_number,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"contrat {contract_number} inconnu")
+    if row[1] is None:
+        raise StateError(f"le contrat {contract_number} n'a pas de date de fin : le clore d'abord")
+    today = run_date or datetime.now(PARIS).date()
+    if row[1] >= today:
+        raise StateError(f"le contrat {contract_number} court jusqu'au {fr.day(row[1])} : sa facture de fin se fait "
+                         f"à partir du {fr.day(row[1] + timedelta(days=1))}")
+    month = row[1].replace(day=1)
+    review = conn.execute("SELECT id FROM bill_runs WHERE month = %s AND status = 'simulated'", (month,)).fetchone()
+    if review is not None:
+        raise StateError(f"la tournée n° {review[0]} de {fr.month(month)} est en revue : l'émettre ou l'abandonner "
+                         "avant la facture de fin")
+    refresh_boundary_readings(conn, month, [int(row[0])])
+    summary = simulate_run(conn, month, actor=actor, run_date=today, degree_days=degree_days_source(conn),
+                           contract_ids=[int(row[0])])
+    issued = None
+    if summary.status == "simulated" and summary.invoices:
+        issued = issue_with_documents(conn, summary.run_id, actor=actor, documents=documents, now=now)
+    return BillResult(summary, issued)

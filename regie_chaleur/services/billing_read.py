@@ -121,4 +121,43 @@ def contract_detail(conn: psycopg.Connection, number: str, subscriber_id: int | 
     contract["powers"] = _dicts(conn.execute(
         "SELECT valid_from, power_kw, reason FROM contract_powers WHERE contract_id = %s ORDER BY valid_from",
         (contract["id"],)))
+    contract["extra_points"] = _dicts(conn.execute(
+        "SELECT dp.code, dp.name, m.code AS meter FROM contract_delivery_points x "
+        "JOIN delivery_points dp ON dp.id = x.delivery_point_id LEFT JOIN meters m ON m.id = dp.meter_id "
+        "WHERE x.contract_id = %s ORDER BY dp.code", (contract["id"],)))
+    contract["final_invoice"] = None
+    if contract["end_date"] is not None:
+        row = conn.execute("SELECT number FROM invoices WHERE contract_id = %s AND status = 'issued' "
+                           "AND kind = 'invoice' AND period_end > %s ORDER BY period_end DESC LIMIT 1",
+                           (contract["id"], contract["end_date"])).fetchone()
+        contract["final_invoice"] = row[0] if row else None
     return contract
+
+
+def delivery_point_detail(conn: psycopg.Connection, code: str, readings: int = 40) -> dict[str, Any] | None:
+    """A delivery point with its meter, its contracts (main point or one more point of the contract), its
+    meter replacements and the latest ``readings`` billing readings of the meters it had."""
+    rows = _dicts(conn.execute(
+        "SELECT dp.id, dp.code, dp.name, dp.address, dp.subscribed_power_kw, s.code AS substation, "
+        "s.name AS substation_name, m.code AS meter, m.register_capacity_kwh FROM delivery_points dp "
+        "JOIN substations s ON s.id = dp.substation_id LEFT JOIN meters m ON m.id = dp.meter_id WHERE dp.code = %s",
+        (code,)))
+    if not rows:
+        return None
+    point = rows[0]
+    point["contracts"] = _dicts(conn.execute(
+        "SELECT c.number, c.start_date, c.end_date, c.category, s.code AS subscriber, s.name AS subscriber_name, "
+        "c.delivery_point_id <> %(id)s AS extra FROM contracts c JOIN subscribers s ON s.id = c.subscriber_id "
+        "WHERE c.delivery_point_id = %(id)s OR EXISTS (SELECT 1 FROM contract_delivery_points x "
+        "WHERE x.contract_id = c.id AND x.delivery_point_id = %(id)s) ORDER BY c.start_date DESC", {"id": point["id"]}))
+    point["changes"] = _dicts(conn.execute(
+        "SELECT mc.at, o.code AS old_meter, mc.old_final_kwh, n.code AS new_meter, mc.new_initial_kwh, mc.by_whom "
+        "FROM meter_changes mc JOIN meters o ON o.id = mc.old_meter_id JOIN meters n ON n.id = mc.new_meter_id "
+        "WHERE mc.delivery_point_id = %s ORDER BY mc.at DESC", (point["id"],)))
+    point["readings"] = _dicts(conn.execute(
+        "SELECT m.code AS meter, r.at, r.index_kwh, r.kind, r.source, r.entered_by, r.reason, r.read_at, r.created_at "
+        "FROM meter_readings r JOIN meters m ON m.id = r.meter_id WHERE r.meter_id IN (SELECT meter_id "
+        "FROM delivery_points WHERE id = %(id)s UNION SELECT old_meter_id FROM meter_changes "
+        "WHERE delivery_point_id = %(id)s) ORDER BY r.at DESC, r.created_at DESC LIMIT %(n)s",
+        {"id": point["id"], "n": readings}))
+    return point

@@ -22,10 +22,10 @@ import httpx
 import pandas as pd
 import psycopg
 
+from billing.inputs import DegreeDays
 from billing.model import Period
 from billing.money import round_to
 from billing.periods import add_months, boundary
-from billing.runs import DegreeDays
 from models.degree_days import daily_degree_days
 from regie_chaleur.errors import RegieError
 

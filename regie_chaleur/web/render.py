@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from billing import fr
+from billing.errors import exception_label
 from regie_chaleur.operations import labels
 from regie_chaleur.web.authz import Principal, identify
 
@@ -37,6 +38,8 @@ NAVIGATION = {
 MESSAGES = {
     "alarm-acknowledged": "Alarme acquittée.", "alarm-cleared": "Alarme close par l'opérateur.",
     "saved": "Enregistré.", "imported": "Import réussi.", "credited": "Avoir émis.",
+    "occupant": "Changement d'occupant enregistré : l'ancien contrat est clos, celui-ci commence le lendemain.",
+    "issued": "Facture émise.", "discarded": "Tournée abandonnée : ses brouillons sont supprimés.",
     "unavailability-saved": "Indisponibilité enregistrée ; le plan de production a été recalculé.",
     "unavailability-cancelled": "Indisponibilité annulée ; le plan de production a été recalculé.",
     "logged-out": "Vous êtes déconnecté.", "token-created": "Jeton créé.", "user-created": "Compte créé.",
@@ -64,6 +67,7 @@ def _environment() -> jinja2.Environment:
         "when": _when,
         "month": lambda v: fr.month(v) if isinstance(v, date) else "—",
         "ago": lambda v: "—" if v is None else labels.duration(float(v)),
+        "exception": exception_label,
     })
     return env
 

@@ -4,23 +4,23 @@ credit notes, exports, tariffs and indices. Subscribers, contracts and delivery 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from billing import imports
+from billing import fr, imports
 from billing.documents.store import read_document
 from billing.errors import BillingError, FieldError, StateError, ValidationError
 from billing.exports.accounting import export_accounting
 from billing.exports.sepa import export_sepa
-from billing.periods import parse_month
-from billing.runs import run_summary
+from billing.periods import PARIS, parse_month
+from billing.runs import check_month_ended, discard_run, run_summary
 from regie_chaleur.deps import DbDep, Offset
 from regie_chaleur.services import billing_read as q
-from regie_chaleur.services.billing import bill_month, credit, issue_with_documents
+from regie_chaleur.services.billing import bill_month, credit, issue_confirmed
 from regie_chaleur.services.documents import generate_run_documents
 from regie_chaleur.web.authz import BillingDep
 from regie_chaleur.web.jobs import StageProgress, read_job, start_job
@@ -48,7 +48,8 @@ def runs(request: Request, db: DbDep, principal: BillingDep) -> HTMLResponse:
 def start_run(request: Request, db: DbDep, principal: BillingDep, mois: Annotated[str, Form(max_length=7)]) -> Response:
     try:
         month = parse_month(mois)
-    except ValueError as exc:
+        check_month_ended(month, datetime.now(PARIS).date())
+    except (ValueError, StateError) as exc:
         with db.pool.connection() as conn:
             rows = q.list_runs(conn)
         return page(request, "billing/runs.html", status_code=422, title="Tournées de facturation", runs=rows,
@@ -56,7 +57,8 @@ def start_run(request: Request, db: DbDep, principal: BillingDep, mois: Annotate
 
     def work(conn: Any, progress: StageProgress) -> dict[str, Any]:
         result = bill_month(conn, month, actor=principal.login, simulate_only=True, progress=progress)
-        return {"run_id": result.run.run_id, "invoices": result.run.invoices, "blocking": result.run.blocking}
+        return {"run_id": result.run.run_id or None, "invoices": result.run.invoices,
+                "blocking": result.run.blocking, "message": result.run.message}
 
     job = start_job(db, "simulate", principal.login, work)
     return RedirectResponse(f"/facturation/taches/{job}", status_code=303)
@@ -89,13 +91,40 @@ def run(request: Request, db: DbDep, principal: BillingDep, run_id: int,
                 exports=exports, today=date.today())
 
 
-@router.post("/tournees/{run_id}/emettre")
-def issue(request: Request, db: DbDep, principal: BillingDep, run_id: int) -> RedirectResponse:
+@router.get("/tournees/{run_id}/emettre", response_class=HTMLResponse)
+def issue_confirmation(request: Request, db: DbDep, principal: BillingDep, run_id: int) -> Response:
+    """What issuing will do, with the count and total to confirm."""
+    with db.pool.connection() as conn:
+        summary = run_summary(conn, run_id)
+    if summary.status != "simulated":
+        return RedirectResponse(f"/facturation/tournees/{run_id}", status_code=303)
+    return page(request, "billing/issue_confirm.html", title=f"Émettre la tournée {run_id}", run=summary, error="")
+
+
+@router.post("/tournees/{run_id}/emettre", response_class=HTMLResponse)
+def issue(request: Request, db: DbDep, principal: BillingDep, run_id: int,
+          factures: Annotated[int, Form(ge=0)], total_ttc: Annotated[Decimal, Form(max_digits=14)]) -> Response:
+    """Issue the run as confirmed (its count and total as shown); a run that changed since is shown again."""
+    with db.pool.connection() as conn:
+        summary = run_summary(conn, run_id)
+    if summary.status == "simulated" and (summary.invoices, summary.total_ttc) != (factures, total_ttc):
+        return page(request, "billing/issue_confirm.html", status_code=409, title=f"Émettre la tournée {run_id}",
+                    run=summary, error=f"La tournée a changé depuis la confirmation ({factures} facture(s) pour "
+                                       f"{fr.eur(total_ttc)} TTC) : vérifiez les chiffres ci-dessous.")
+
     def work(conn: Any, progress: StageProgress) -> dict[str, Any]:
-        done = issue_with_documents(conn, run_id, actor=principal.login, progress=progress)
+        done = issue_confirmed(conn, run_id, factures, total_ttc, actor=principal.login, progress=progress)
         return {"run_id": run_id, "issued": done.issued, "first": done.first_number, "last": done.last_number}
 
     return RedirectResponse(f"/facturation/taches/{start_job(db, 'issue', principal.login, work)}", status_code=303)
+
+
+@router.post("/tournees/{run_id}/abandonner")
+def discard(request: Request, db: DbDep, principal: BillingDep, run_id: int) -> RedirectResponse:
+    """Throw a simulated run away (an issued run is refused on the error page)."""
+    with db.pool.connection() as conn:
+        discard_run(conn, run_id, actor=principal.login)
+    return RedirectResponse("/facturation?ok=discarded", status_code=303)
 
 
 @router.post("/tournees/{run_id}/documents")
@@ -195,7 +224,16 @@ async def credit_note(request: Request, db: DbDep, principal: BillingDep, number
 # --- tariffs and indices ----------------------------------------------------------------------------------
 @router.get("/tarifs", response_class=HTMLResponse)
 def tariffs(request: Request, db: DbDep, principal: BillingDep) -> HTMLResponse:
-    return page(request, "billing/tariffs.html", title="Tarifs et indices", errors=[], **_tariff_data(db))
+    return tariffs_page(request, db)
+
+
+def tariffs_page(request: Request, db: Any, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """The tariffs page, with a failed form's values and errors (``form`` names which)."""
+    context.setdefault("form", "")
+    context.setdefault("values", {})
+    context.setdefault("errors", [])
+    return page(request, "billing/tariffs.html", status_code=status_code, title="Tarifs et indices",
+                **_tariff_data(db), **context)
 
 
 def _tariff_data(db: Any) -> dict[str, Any]:
@@ -208,6 +246,17 @@ def _tariff_data(db: Any) -> dict[str, Any]:
                                     "ORDER BY t.category, t.valid_from").fetchall(),
             "reductions": conn.execute("SELECT category, valid_from, valid_to, percent, applies_to, deliberation, "
                                        "label FROM category_reductions ORDER BY category, valid_from").fetchall(),
+            "policies": conn.execute(
+                "SELECT NULL AS network, r2_proration, unit_price_places, implausible_factor, reading_window_hours, "
+                "estimation FROM billing_policy UNION ALL SELECT network, r2_proration, unit_price_places, "
+                "implausible_factor, reading_window_hours, estimation FROM network_billing_policies "
+                "ORDER BY network NULLS FIRST").fetchall(),
+            "networks_options": [(r[0], f"{r[0]} – {r[1]}") for r in conn.execute(
+                "SELECT code, name FROM networks ORDER BY code").fetchall()],
+            "proration_labels": {"monthly_twelfth": "douzième par mois", "days_in_year": "jours / jours de l'année"},
+            "estimation_labels": {"degree_days": "même période l'an dernier × degrés-jours",
+                                  "recent_average": "moyenne récente"},
+            "categories": conn.execute("SELECT code, label FROM tariff_categories ORDER BY code").fetchall(),
             "vat": conn.execute("SELECT network, valid_from, valid_to, renewable_share_pct, rate_r1_pct, rate_r2_pct, "
                                 "justification FROM vat_periods ORDER BY network, valid_from").fetchall(),
             "formulas": conn.execute(
@@ -232,6 +281,6 @@ async def import_file(request: Request, db: DbDep, principal: BillingDep,
         with db.pool.connection() as conn:
             getattr(imports, f"import_{nature}")(conn, text, fichier.filename or "fichier.csv", actor=principal.login)
     except ValidationError as exc:
-        return page(request, "billing/tariffs.html", status_code=422, title="Tarifs et indices", errors=exc.errors,
-                    import_source=fichier.filename, **_tariff_data(db))
+        return tariffs_page(request, db, status_code=422, form="import", errors=exc.errors,
+                            import_source=fichier.filename)
     return RedirectResponse("/facturation/tarifs?ok=imported", status_code=303)

@@ -3,14 +3,15 @@ and subscribed power changes, delivery points."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from billing.errors import FieldError, ValidationError
+from billing.periods import PARIS
 from billing.records import change_power, save_contract, save_mandate, save_subscriber
 from regie_chaleur.deps import DbDep, Offset
 from regie_chaleur.registry.store import save_delivery_point
@@ -135,40 +136,49 @@ async def create_contract(request: Request, db: DbDep, principal: BillingDep) ->
     return RedirectResponse(f"/facturation/contrats/{values['number']}?ok=saved", status_code=303)
 
 
-@router.get("/contrats/{number}", response_class=HTMLResponse)
-def contract(request: Request, db: DbDep, principal: BillingDep, number: str) -> HTMLResponse:
+def contract_page(request: Request, db: Any, number: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """The contract page, with a failed form's values and errors (``form`` names which) or notices."""
     with db.pool.connection() as conn:
         found = q.contract_detail(conn, number)
     if found is None:
         raise HTTPException(404, f"contrat {number} inconnu")
-    return page(request, "billing/contract.html", title=f"Contrat {number}", c=found, errors=[], values={})
+    context.setdefault("form", "")
+    context.setdefault("values", {})
+    context.setdefault("errors", [])
+    return page(request, "billing/contract.html", status_code=status_code, title=f"Contrat {number}", c=found,
+                today=datetime.now(PARIS).date(), **context)
+
+
+@router.get("/contrats/{number}", response_class=HTMLResponse)
+def contract(request: Request, db: DbDep, principal: BillingDep, number: str) -> HTMLResponse:
+    return contract_page(request, db, number)
 
 
 @router.post("/contrats/{number}/puissance", response_class=HTMLResponse)
 async def contract_power(request: Request, db: DbDep, principal: BillingDep, number: str) -> Response:
+    """A new subscribed power; one dated inside an invoiced period is saved with its warning shown."""
     values = _form(await request.form())
     errors = []
     try:
         valid_from = date.fromisoformat(values.get("valid_from", ""))
     except ValueError:
-        errors.append(FieldError("valid_from", "date invalide (AAAA-MM-JJ)"))
+        errors.append(FieldError("valid_from", "date invalide (jj/mm/aaaa)"))
     try:
-        power = Decimal(values.get("power_kw", "").replace(",", "."))
+        power = Decimal(values.get("power_kw", "").replace(",", ".").replace(" ", ""))
     except InvalidOperation:
-        errors.append(FieldError("power_kw", "puissance invalide"))
+        errors.append(FieldError("power_kw", f"« {values.get('power_kw', '')} » n'est pas une puissance en kW"))
     if not errors:
         try:
             with db.pool.connection() as conn:
-                change_power(conn, number, valid_from, power, values.get("reason", ""), actor=principal.login)
-            return RedirectResponse(f"/facturation/contrats/{number}?ok=saved", status_code=303)
+                warnings = change_power(conn, number, valid_from, power, values.get("reason", ""),
+                                        actor=principal.login)
         except ValidationError as exc:
             errors = exc.errors
-    with db.pool.connection() as conn:
-        found = q.contract_detail(conn, number)
-    if found is None:
-        raise HTTPException(404, f"contrat {number} inconnu")
-    return page(request, "billing/contract.html", status_code=422, title=f"Contrat {number}", c=found, errors=errors,
-                values=values)
+        else:
+            if not warnings:
+                return RedirectResponse(f"/facturation/contrats/{number}?ok=saved", status_code=303)
+            return contract_page(request, db, number, notices=["Puissance enregistrée.", *warnings])
+    return contract_page(request, db, number, status_code=422, form="power", values=values, errors=errors)
 
 
 @router.get("/points-de-livraison", response_class=HTMLResponse)

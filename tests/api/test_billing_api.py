@@ -9,7 +9,7 @@ import httpx
 
 from regie_chaleur.api.app import create_app
 from regie_chaleur.db.database import Database
-from tests.billing.support import remote, setup_billing, siren, siret
+from tests.billing.support import contract, remote, setup_billing, siren, siret, subscriber
 from tests.support.auth import bearer
 from tests.support.http_server import serve
 
@@ -51,7 +51,8 @@ def test_billing_api(db: Database) -> None:
         body = run.json()
         assert (body["status"], body["invoices"], body["exceptions"]) == ("simulated", 1, [])
         assert http.get("/invoices", params={"status": "draft"}).json()["total"] == 1
-        issued = http.post(f"/runs/{body['run_id']}/issue").json()
+        issued = http.post(f"/runs/{body['run_id']}/issue",
+                           json={"invoices": body["invoices"], "total_ttc": body["total_ttc"]}).json()
         assert issued == {"run_id": body["run_id"], "issued": 1, "first_number": "FAC-2026-000001",
                           "last_number": "FAC-2026-000001"}
         invoice = http.get("/invoices/FAC-2026-000001").json()
@@ -73,3 +74,55 @@ def test_billing_api(db: Database) -> None:
         on_note = http.post("/invoices/AVO-2026-000001/credit", json={"reason": "x"})
         assert on_note.status_code == 409
         assert http.get("/runs").json()[0]["status"] == "issued"
+
+
+def test_billing_records_api(db: Database) -> None:
+    """Readings (409 with the warnings until confirmed), meter change, change of occupant and final
+    invoice, a power change inside an invoiced period, the policy, closing a tariff, discarding a run."""
+    with db.pool.connection() as conn:
+        setup_billing(conn, points=2)
+        subscriber(conn, "ABO-1", 1)
+        subscriber(conn, "ABO-2", 2)
+        contract(conn, "POL-0001", "ABO-1", "PDL-0001", date(2025, 1, 1))
+        remote(conn, "MTR-0001", date(2026, 10, 1), "1000")
+        remote(conn, "MTR-0001", date(2026, 10, 16), "6000")
+        remote(conn, "MTR-0001", date(2026, 11, 1), "13345")
+    headers = bearer(db, "billing")
+    with serve(create_app(db)) as base, httpx.Client(base_url=f"{base}/api/v1/billing", timeout=60,
+                                                     headers=headers) as http:
+        reading = {"meter": "MTR-0001", "day": "2026-11-01", "index_kwh": "900", "kind": "manual"}
+        warned = http.post("/readings", json=reading)
+        assert warned.status_code == 409 and "inférieur au précédent" in warned.json()["detail"]["warnings"][0]
+        saved = http.post("/readings", json={**reading, "index_kwh": "13340", "kind": "correction",
+                                             "reason": "index relu sur place"})
+        assert saved.status_code == 201 and saved.json()["warnings"] == []
+        assert http.post("/readings", json={**reading, "kind": "correction"}).status_code == 422  # no reason
+
+        moved = http.post("/delivery-points/PDL-0001/occupant", json={
+            "last_day": "2026-10-15", "number": "POL-0002", "subscriber": "ABO-2", "category": "copropriete",
+            "power_kw": "90"})
+        assert moved.status_code == 201, moved.text
+        final = http.post("/contracts/POL-0001/final-invoice")
+        assert final.status_code == 200, final.text
+        assert final.json()["invoice"] == "FAC-2026-000001" and final.json()["status"] == "simulated"
+        power = http.post("/contracts/POL-0001/power", json={"valid_from": "2026-10-10", "power_kw": "120",
+                                                            "reason": "audit"})
+        assert power.status_code == 200 and "FAC-2026-000001" in power.json()["warnings"][0]
+        late = http.post("/contracts/POL-0001/end", json={"last_day": "2026-10-05"})
+        assert late.status_code == 422 and "FAC-2026-000001" in late.text
+
+        changed = http.post("/delivery-points/PDL-0001/meter-change", json={
+            "at": "2026-11-10T10:00:00+01:00", "old_final_kwh": "20000", "new_meter": "MTR-NEUF",
+            "new_initial_kwh": "3"})
+        assert changed.status_code == 201, changed.text
+        assert http.put("/policy/centre", json={"r2_proration": "days_in_year"}).status_code == 204
+        assert http.put("/policy/inconnu", json={}).status_code == 422
+        closed = http.post("/tariffs/copropriete/2025-01-01/close", json={"valid_to": "2026-10-01"})
+        assert closed.status_code == 422 and "FAC-2026-000001" in closed.text
+
+        run = http.post("/runs", json={"month": "2026-10", "simulate_only": True}).json()
+        assert run["status"] == "simulated" and run["invoices"] == 1  # the newcomer's 16-31 October
+        assert http.delete(f"/runs/{run['run_id']}").status_code == 204
+        assert http.delete(f"/runs/{final.json()['run_id']}").status_code == 409  # issued: never discarded
+        future = http.post("/runs", json={"month": "2099-01", "simulate_only": True})
+        assert future.status_code == 409 and "est à venir" in future.text

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
 from regie_chaleur.db.database import Database
 from regie_chaleur.services.billing import refresh_boundary_readings
-from tests.billing.support import setup_billing, siren, siret
+from tests.billing.support import contract, remote, setup_billing, siren, siret, subscriber
 from tests.test_cli import run
 
 BAD_TARIFFS = """category,valid_from,valid_to,r1_eur_mwh,r21_eur_kw_year,r22_eur_kw_year,r23_eur_kw_year,\
@@ -67,7 +67,7 @@ def test_billing_commands(db: Database, tmp_path: Path) -> None:
     assert "4 erreur(s), rien n'a été enregistré" in out.stderr
     assert "ligne 3 : category : catégorie villa inconnue" in out.stderr
     assert "ligne 4 : valid_from : doit être le premier jour d'un mois" in out.stderr
-    assert "ligne 4 : r1_eur_mwh : -1 est inférieur au minimum 0" in out.stderr  # every problem of a line
+    assert "ligne 4 : r1_eur_mwh : -1 : au moins 0" in out.stderr  # every problem of a line
     assert "ligne 4 : deliberation : obligatoire" in out.stderr
     s1, s2 = siren(40_000_001), siren(40_000_002)
     subs = tmp_path / "abonnes.csv"
@@ -90,7 +90,10 @@ def test_billing_commands(db: Database, tmp_path: Path) -> None:
     assert sim.returncode == 0, sim.stderr
     assert "octobre 2026" in sim.stdout and "factures : 2" in sim.stdout
     assert "bill issue 1" in sim.stdout
-    issued = run("bill", "issue", "1", "--as", "c.durand", env=env)
+    declined = run("bill", "issue", "1", "--as", "c.durand", env=env)  # nothing typed: no
+    assert declined.returncode == 1 and "2 facture(s) à émettre" in declined.stdout
+    assert "rien n'a été émis" in declined.stdout
+    issued = run("bill", "issue", "1", "--as", "c.durand", env=env, answer="o\n")
     assert "2 facture(s) émise(s), de FAC-2026-000001 à FAC-2026-000002" in issued.stdout, issued.stderr
     assert "rien à émettre" in run("bill", "issue", "1", env=env).stdout
     assert "0 document(s)" in run("bill", "documents", "1", env=env).stdout  # generated at issue already
@@ -101,7 +104,8 @@ def test_billing_commands(db: Database, tmp_path: Path) -> None:
     assert "2 écriture(s), débit" in accounting.stdout
     assert (tmp_path / "compta" / "journal-1.csv").read_text(encoding="utf-8").startswith("JournalCode;")
     assert len((tmp_path / "compta" / "titres-1.csv").read_text(encoding="utf-8").splitlines()) == 3
-    assert "rien à facturer" in run("bill", "run", "--period", "2026-10", env=env).stdout
+    assert "Tout est déjà facturé pour octobre 2026 : tournée n° 1 émise le" in run(
+        "bill", "run", "--period", "2026-10", env=env).stdout
     shown = run("bill", "show", "1", env=env)
     assert "issued" in shown.stdout
     credit = run("bill", "credit", "FAC-2026-000001", "--reason", "geste", "--line", "1=10,00", env=env)
@@ -114,3 +118,39 @@ def test_billing_commands(db: Database, tmp_path: Path) -> None:
                              "ORDER BY id").fetchall()
     assert ("c.durand", "simulated", "bill_run") in audit and ("c.durand", "issued", "bill_run") in audit
     assert sum(1 for a in audit if a[1:] == ("issued", "invoice")) == 2
+
+
+def test_record_commands_and_guarded_runs(db: Database) -> None:
+    with db.pool.connection() as conn:
+        setup_billing(conn, points=2)
+        subscriber(conn, "ABO-1", 1)
+        contract(conn, "POL-0001", "ABO-1", "PDL-0001", date(2025, 1, 1))
+        remote(conn, "MTR-0001", date(2026, 10, 1), "500000")
+    env = {"REGIE_MODE": "development", "REGIE_DATABASE_URL": db.url}
+    future = run("bill", "run", "--period", "2099-03", "--simulate", env=env)
+    assert future.returncode == 2 and "Mars 2099 est à venir : sa tournée pourra être lancée à partir du 01/04/2099" \
+        in future.stderr
+    lower = run("bill", "reading", "MTR-0001", "--date", "2026-11-01", "--index", "499000", "--as", "agent", env=env)
+    assert lower.returncode == 2 and "inférieur au précédent" in lower.stderr and "--confirm" in lower.stderr
+    manual = run("bill", "reading", "MTR-0001", "--date", "2026-11-01", "--index", "514 413", "--as", "agent",
+                 env=env)
+    assert manual.returncode == 0, manual.stderr
+    assert "index 514\u202f413 kWh au 01/11/2026 enregistré" in manual.stdout
+    replaced = run("bill", "meter-replace", "PDL-0001", "--at", "2026-11-16T10:00+01:00", "--old-index", "520000",
+                   "--new-meter", "MTR-NEUF", "--new-index", "0", "--as", "agent", env=env)
+    assert replaced.returncode == 0, replaced.stderr
+    naive = run("bill", "meter-replace", "PDL-0002", "--at", "2026-11-16T10:00", "--old-index", "1",
+                "--new-meter", "MTR-X", "--new-index", "0", env=env)
+    assert naive.returncode == 2 and "fuseau" in naive.stderr
+    sim = run("bill", "run", "--period", "2026-10", "--simulate", env=env)
+    assert sim.returncode == 0, sim.stderr
+    discarded = run("bill", "discard", "1", env=env)
+    assert discarded.returncode == 0 and "tournée 1 abandonnée" in discarded.stdout
+    closed = run("bill", "tariff-close", "copropriete", "2025-01-01", "--to", "2027-01-01", env=env)
+    assert closed.returncode == 0, closed.stderr
+    with psycopg.connect(db.url) as conn:
+        assert conn.execute("SELECT count(*) FROM bill_runs").fetchone() == (0,)
+        assert conn.execute("SELECT kind, entered_by FROM meter_readings WHERE kind <> 'actual'").fetchall() == [
+            ("manual", "agent")]
+        assert conn.execute("SELECT valid_to FROM tariffs WHERE category = 'copropriete'").fetchone() == (
+            date(2027, 1, 1),)

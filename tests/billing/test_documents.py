@@ -23,7 +23,7 @@ from billing.documents.facturx import SchematronRunner, check_xsd, extract_xml
 from billing.documents.store import read_document
 from billing.errors import StateError, ValidationError
 from billing.exports.accounting import export_accounting
-from billing.exports.sepa import export_sepa
+from billing.exports.sepa import earliest_collection, export_sepa
 from billing.records import save_mandate
 from billing.regie import save_reduction
 from billing.runs import simulate_run
@@ -242,9 +242,15 @@ def test_documents_are_stored_once_and_served_with_their_hash(billed: psycopg.Co
 
 
 def test_sepa_direct_debit_file(billed: psycopg.Connection) -> None:
+    issued_on, due = billed.execute("SELECT max(issue_date), max(due_date) FROM invoices WHERE run_id = 1").fetchone()
     with pytest.raises(StateError, match="passée"):
-        export_sepa(billed, 1, date(2026, 11, 1), actor=ACTOR, today=date(2026, 11, 5))
-    done = export_sepa(billed, 1, date(2026, 12, 3), actor=ACTOR, today=date(2026, 11, 5))
+        export_sepa(billed, 1, issued_on - timedelta(days=1), actor=ACTOR, today=issued_on)
+    # the rulebook's pre-notification (14 days) and the invoices' due date (30 days after issue) come first
+    earliest = max(due, issued_on + timedelta(days=14))
+    assert earliest_collection(billed, 1) == earliest == issued_on + timedelta(days=30)
+    with pytest.raises(StateError, match=f"trop proche : au plus tôt le {fr.day(earliest)}"):
+        export_sepa(billed, 1, issued_on + timedelta(days=2), actor=ACTOR, today=issued_on)
+    done = export_sepa(billed, 1, earliest, actor=ACTOR, today=issued_on)
     assert (done.payments, done.first) == (2, 2)  # first collection under both mandates
     root = etree.fromstring(done.content)
     assert root.xpath("//p:PmtInf/p:PmtTpInf/p:SeqTp/text()", namespaces=PAIN) == ["FRST"]
@@ -254,10 +260,10 @@ def test_sepa_direct_debit_file(billed: psycopg.Connection) -> None:
                                    "('FAC-2026-000002', 'FAC-2026-000003')").fetchall())
     assert amounts == expected
     assert root.findtext(".//p:CdtrSchmeId/p:Id/p:PrvtId/p:Othr/p:Id", namespaces=PAIN) == "FR72ZZZ123456"
-    again = export_sepa(billed, 1, date(2026, 12, 3), actor=ACTOR, today=date(2026, 11, 20))
+    again = export_sepa(billed, 1, earliest, actor=ACTOR, today=issued_on + timedelta(days=15))
     assert again.content == done.content  # the same file, not a second collection
     with pytest.raises(StateError, match="aucune facture à prélever"):
-        export_sepa(billed, 1, date(2026, 12, 10), actor=ACTOR, today=date(2026, 11, 5))
+        export_sepa(billed, 1, earliest + timedelta(days=7), actor=ACTOR, today=issued_on)
     # November: both mandates were collected once, so RCUR; a bad IBAN is named and stops the file
     billed.execute("UPDATE sepa_mandates SET iban = 'FR7630004000000000000000099' WHERE reference = 'RUM-OPH-B-2026'")
     for i in (2, 3):
@@ -265,9 +271,9 @@ def test_sepa_direct_debit_file(billed: psycopg.Connection) -> None:
     run = simulate_run(billed, NOV, actor=ACTOR, run_date=date(2026, 12, 2))
     issue_with_documents(billed, run.run_id, actor=ACTOR, documents=False)
     with pytest.raises(ValidationError, match="IBAN « FR7630004000000000000000099 » invalide"):
-        export_sepa(billed, run.run_id, date(2027, 1, 5), actor=ACTOR, today=date(2026, 12, 3))
+        export_sepa(billed, run.run_id, date.today() + timedelta(days=60), actor=ACTOR, today=date.today())
     billed.execute("UPDATE sepa_mandates SET iban = %s WHERE reference = 'RUM-OPH-B-2026'", (iban(43),))
-    november = export_sepa(billed, run.run_id, date(2027, 1, 5), actor=ACTOR, today=date(2026, 12, 3))
+    november = export_sepa(billed, run.run_id, date.today() + timedelta(days=60), actor=ACTOR, today=date.today())
     assert etree.fromstring(november.content).xpath("//p:PmtInf/p:PmtTpInf/p:SeqTp/text()",
                                                     namespaces=PAIN) == ["RCUR"]
 

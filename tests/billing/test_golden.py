@@ -21,8 +21,9 @@ from billing.credit import credit_invoice
 from billing.errors import StateError
 from billing.imports import import_formulas, import_indices
 from billing.issuing import issue_run
+from billing.meters import record_reading
 from billing.model import Period
-from billing.records import change_power, record_reading
+from billing.records import change_power
 from billing.regie import save_reduction, save_vat_period
 from billing.runs import simulate_run
 from regie_chaleur.db.database import Database
@@ -159,11 +160,13 @@ def test_index_not_yet_published_is_an_exception(conn: psycopg.Connection) -> No
     import_indices(conn, INDICES, "indices.csv", actor=ACTOR)
     import_formulas(conn, FORMULAS, "formules.csv", actor=ACTOR)
     full_october(conn)
-    summary = simulate_run(conn, OCT, actor=ACTOR, run_date=date(2026, 10, 13))  # ICHT of August is out on 15/10
+    # the ICHT of August, due for October (two months' lag), is published late this year: 5 November
+    conn.execute("UPDATE index_values SET published_on = '2026-11-05' WHERE series = 'ICHT' AND month = '2026-08-01'")
+    summary = simulate_run(conn, OCT, actor=ACTOR, run_date=date(2026, 11, 3))
     assert summary.invoices == 0
     (exc,) = summary.exceptions
     assert exc.code == "index_missing" and exc.blocking
-    assert "ICHT" in exc.message and "publiée le 15/10/2026" in exc.message
+    assert "ICHT" in exc.message and "publiée le 05/11/2026" in exc.message
 
 
 def test_estimated_then_actual_reading(conn: psycopg.Connection) -> None:
@@ -219,13 +222,13 @@ def test_register_rollover(conn: psycopg.Connection) -> None:
 def test_meter_replacement(conn: psycopg.Connection) -> None:
     # old meter 600 000 → 611 250 (replaced on 16 October), new one 12 → 7 512 on 1 November:
     # 11 250 + 7 500 = 18 750 kWh → 18,75 × 62,35 = 1 169,062 5 → 1 169,06
-    from regie_chaleur.services.billing import record_meter_change
+    from regie_chaleur.services.meters import replace_meter
 
     subscriber(conn, "ABO-1")
     contract(conn, "POL-0001", "ABO-1", "PDL-0001", date(2025, 1, 1))
     remote(conn, "MTR-0001", OCT, "600000")
-    record_meter_change(conn, "PDL-0001", datetime(2026, 10, 16, 8, tzinfo=UTC), Decimal("611250"), "MTR-SPARE",
-                        Decimal("12"), actor=ACTOR)
+    replace_meter(conn, "PDL-0001", datetime(2026, 10, 16, 8, tzinfo=UTC), Decimal("611250"), "MTR-SPARE",
+                  Decimal("12"), actor=ACTOR)
     remote(conn, "MTR-SPARE", NOV, "7512")
     bill(conn, OCT)
     inv = invoice_of(conn, "POL-0001", OCT)
@@ -271,8 +274,8 @@ def test_credit_notes_full_with_corrected_invoice_and_partial(conn: psycopg.Conn
     # of 1 November (496 130 instead of 496 530): 14 013 kWh → 873,71; HT 1 461,89; TVA 80,40; TTC 1 542,29
     full_october(conn)
     bill(conn, OCT)
-    record_reading(conn, "MTR-0001", datetime(2026, 10, 31, 23, tzinfo=UTC), Decimal("496130"), "manual",
-                   actor=ACTOR)
+    record_reading(conn, "MTR-0001", date(2026, 11, 1), Decimal("496130"), "correction",
+                   "l'index télérelevé était faux", actor=ACTOR, confirm=True)
     result = credit_invoice(conn, "FAC-2026-000001", actor=ACTOR, reason="index de fin erroné", reissue=True,
                             now=datetime(2026, 11, 10, 9, tzinfo=UTC))
     assert (result.credit_note_number, result.total_ttc, result.full) == ("AVO-2026-000001", Decimal("1568.61"),
@@ -284,7 +287,7 @@ def test_credit_notes_full_with_corrected_invoice_and_partial(conn: psycopg.Conn
     assert note["vat"] == {Decimal("5.50"): (Decimal("1486.83"), Decimal("81.78"))}
     corrected = invoice_of(conn, "POL-0001", OCT)
     assert corrected["number"] == "FAC-2026-000002"
-    assert corrected["readings"]["end"]["kind"] == "manual"
+    assert corrected["readings"]["end"]["kind"] == "correction"
     assert amounts(corrected, "R1") == [Decimal("873.71")]
     assert (corrected["total_ht"], corrected["total_vat"], corrected["total_ttc"]) == (
         Decimal("1461.89"), Decimal("80.40"), Decimal("1542.29"))
@@ -293,7 +296,7 @@ def test_credit_notes_full_with_corrected_invoice_and_partial(conn: psycopg.Conn
                              lines={1: Decimal("100.00")})
     assert (partial.credit_note_number, partial.total_ttc, partial.full) == ("AVO-2026-000002", Decimal("105.50"),
                                                                            False)
-    with pytest.raises(StateError, match=r"au plus 773\.71"):
+    with pytest.raises(StateError, match="au plus 773,71\xa0€"):
         credit_invoice(conn, "FAC-2026-000002", actor=ACTOR, reason="trop", lines={1: Decimal("800")})
     billed = conn.execute("SELECT count(*) FROM billed_months WHERE released_by IS NULL").fetchone()
     assert billed == (1,)

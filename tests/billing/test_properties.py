@@ -199,7 +199,8 @@ def test_issuing_an_issued_run_again_does_nothing(conn: psycopg.Connection) -> N
     assert state is not None and total is not None
     assert state[:2] == ("issued", 1) and state[2] == total[0]  # run total = Σ invoices
     nothing = simulate_run(conn, OCT, actor=ACTOR, run_date=date(2026, 11, 4))  # all billed: no new run
-    assert (nothing.run_id, nothing.invoices, nothing.status) == (summary.run_id, 0, "issued")
+    assert (nothing.run_id, nothing.invoices, nothing.status) == (summary.run_id, 0, "nothing_due")
+    assert f"tournée n° {summary.run_id} émise le" in nothing.message
     with pytest.raises(psycopg.errors.UniqueViolation):  # and the database refuses a second bill of a month
         conn.execute("INSERT INTO billed_months (contract_id, month, invoice_id) "
                      "SELECT contract_id, '2026-10-01', id FROM invoices WHERE run_id = %s", (summary.run_id,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from fractions import Fraction
 
 import psycopg
 import pytest
@@ -16,7 +17,7 @@ from billing.errors import ContractException, ValidationError
 from billing.imports import import_formulas, import_indices
 from billing.indexation import check_formula
 from billing.model import Component, EstimationBasis, Formula, MeterInputs, Period
-from billing.money import cents, dec
+from billing.money import cents, cents_exact, dec
 from billing.periods import boundary, hours_in, parse_month, r2_prorata, run_period
 from regie_chaleur.db.database import Database
 from regie_chaleur.demo.billing import demo_index_csv, load_demo_billing
@@ -41,13 +42,13 @@ def test_boundaries_survive_dst() -> None:
 
 def test_r2_prorata_both_ways() -> None:
     month, how = r2_prorata(Period(date(2026, 10, 1), date(2026, 11, 1)), "monthly_twelfth")
-    assert (cents(month * 1200), how) == (Decimal("100.00"), "1/12")
+    assert (cents_exact(month * 1200), how) == (Decimal("100.00"), "1/12")
     part, how = r2_prorata(Period(date(2026, 10, 15), date(2026, 12, 1)), "monthly_twelfth")
     assert how == "17/31 × 1/12 + 1/12"
-    assert part == Decimal(17) / Decimal(372) + Decimal(1) / Decimal(12)
+    assert part == Fraction(17, 372) + Fraction(1, 12)  # exact: no rounded twelfth
     days, how = r2_prorata(Period(date(2027, 12, 1), date(2028, 2, 1)), "days_in_year")
     assert how == "31/365 + 31/366"  # 2028 is a leap year
-    assert abs(days - (Decimal(31) / 365 + Decimal(31) / 366)) < Decimal("1e-30")
+    assert days == Fraction(31, 365) + Fraction(31, 366)
 
 
 def test_formula_weights_must_sum_to_one() -> None:
@@ -129,7 +130,7 @@ def test_demo_billing_set_up_is_idempotent(db: Database) -> None:
         counts = _counts(conn)
         load_demo_billing(conn, date(2026, 11, 26))
         assert _counts(conn) == counts
-        assert counts[0] == 8 and counts[2] == 5 and counts[3] == 2
+        assert counts[0] == 4 and counts[2] == 5 and counts[3] == 2  # 2025 prices; January votes: demo.year
 
 
 def _counts(conn: psycopg.Connection) -> tuple[int, ...]:
