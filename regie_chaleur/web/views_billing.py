@@ -15,7 +15,7 @@ from billing import fr, imports
 from billing.documents.store import read_document
 from billing.errors import BillingError, FieldError, StateError, ValidationError
 from billing.exports.accounting import export_accounting
-from billing.exports.sepa import export_sepa
+from billing.exports.sepa import earliest_collection, export_sepa
 from billing.periods import PARIS, parse_month
 from billing.runs import check_month_ended, discard_run, run_summary
 from regie_chaleur.deps import DbDep, Offset
@@ -78,6 +78,12 @@ def job(request: Request, db: DbDep, principal: BillingDep, job_id: int) -> HTML
 @router.get("/tournees/{run_id}", response_class=HTMLResponse)
 def run(request: Request, db: DbDep, principal: BillingDep, run_id: int,
         offset: Offset = 0) -> HTMLResponse:
+    return run_page(request, db, run_id, offset)
+
+
+def run_page(request: Request, db: Any, run_id: int, offset: int = 0, status_code: int = 200,
+             **context: Any) -> HTMLResponse:
+    """A run's page: its figures, review list and invoices (with a failed form's error, ``sepa_error``)."""
     with db.pool.connection() as conn:
         summary = run_summary(conn, run_id)
         status = "draft" if summary.status == "simulated" else "issued"
@@ -86,9 +92,13 @@ def run(request: Request, db: DbDep, principal: BillingDep, run_id: int,
                                  "WHERE i.run_id = %s AND d.kind = 'facturx_pdf'", (run_id,)).fetchone()
         exports = conn.execute("SELECT collection_date, payments, total, created_at FROM sepa_exports "
                                "WHERE run_id = %s ORDER BY created_at", (run_id,)).fetchall()
-    return page(request, "billing/run.html", title=f"Tournée {run_id}", run=summary, invoices=invoices, total=total,
-                offset=offset, limit=LIMIT, labels=STATUS_LABELS, documents=documents[0] if documents else 0,
-                exports=exports, today=date.today())
+        earliest = earliest_collection(conn, run_id)
+    context.setdefault("sepa_error", "")
+    context.setdefault("sepa_date", "")
+    return page(request, "billing/run.html", status_code=status_code, title=f"Tournée {run_id}", run=summary,
+                invoices=invoices, total=total, offset=offset, limit=LIMIT, labels=STATUS_LABELS,
+                documents=documents[0] if documents else 0, exports=exports, today=date.today(),
+                earliest=earliest, **context)
 
 
 @router.get("/tournees/{run_id}/emettre", response_class=HTMLResponse)
@@ -139,8 +149,12 @@ def documents(request: Request, db: DbDep, principal: BillingDep, run_id: int) -
 @router.post("/tournees/{run_id}/sepa")
 def sepa(request: Request, db: DbDep, principal: BillingDep, run_id: int,
          date_prelevement: Annotated[date, Form()]) -> Response:
-    with db.pool.connection() as conn:
-        done = export_sepa(conn, run_id, date_prelevement, actor=principal.login)
+    try:
+        with db.pool.connection() as conn:
+            done = export_sepa(conn, run_id, date_prelevement, actor=principal.login)
+    except (StateError, ValidationError) as exc:
+        return run_page(request, db, run_id, status_code=422, sepa_error=str(exc),
+                        sepa_date=date_prelevement.isoformat())
     return Response(done.content, media_type="application/xml", headers={
         "Content-Disposition": f'attachment; filename="prelevements-{run_id}-{date_prelevement:%Y%m%d}.xml"'})
 

@@ -146,6 +146,9 @@ def test_guarded_runs_confirm_discard_and_refuse_a_month_not_ended(site: tuple[D
             assert conn.execute("SELECT count(*) FROM bill_runs WHERE id = %s", (run.run_id,)).fetchone() == (0,)
         issued = client.post("/facturation/tournees/1/abandonner")
         assert issued.status_code == 409
+        sepa = client.post("/facturation/tournees/1/sepa", data={"date_prelevement": "2099-01-05"})
+        assert sepa.status_code == 422 and "aucune facture à prélever" in _text(sepa)  # both pay by transfer
+        assert _value(sepa, "date_prelevement") == "2099-01-05"
 
 
 def test_tariff_vat_reduction_and_policy_forms(site: tuple[Database, str]) -> None:

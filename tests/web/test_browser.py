@@ -144,7 +144,9 @@ def test_billing_simulates_issues_and_downloads_a_pdf(browser: Browser, site: tu
                                                  timeout=60_000)
     page.get_by_role("link", name="Voir la tournée").click()
     expect(page.get_by_role("heading", name=re.compile("Tournée n° .* octobre 2026"))).to_be_visible()
-    page.get_by_role("button", name="Émettre les factures").click()
+    page.get_by_role("link", name="Émettre les factures…").click()  # the count and total, to confirm
+    expect(page.get_by_text("Vous allez émettre 2 facture(s)")).to_be_visible()
+    page.get_by_role("button", name="Confirmer l'émission de 2 facture(s)").click()
     expect(page.locator("#job")).to_contain_text("2 facture(s) émise(s)", timeout=60_000)
     page.get_by_role("link", name="Voir la tournée").click()
     page.get_by_role("link", name=re.compile(r"FAC-\d{4}-000001")).click()
