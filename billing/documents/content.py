@@ -69,7 +69,8 @@ def read_content(conn: psycopg.Connection, invoice_id: int) -> DocumentContent:
     cur = conn.execute(
         """SELECT i.id, i.number, i.kind, i.status, i.issue_date, i.due_date, i.period_start, i.period_end,
                   i.total_ht, i.total_vat, i.total_ttc, i.reason, i.seller, i.buyer, i.payment, i.readings,
-                  i.warnings, i.issued_at, c.number AS contract, s.network, dp.id AS delivery_point_id,
+                  i.warnings, i.issued_at, i.subscriber_id, c.number AS contract, s.network,
+                  dp.id AS delivery_point_id,
                   o.number AS corrects_number, o.issue_date AS corrects_issue_date
            FROM invoices i JOIN contracts c ON c.id = i.contract_id
            JOIN delivery_points dp ON dp.id = c.delivery_point_id JOIN substations s ON s.id = dp.substation_id

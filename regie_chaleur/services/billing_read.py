@@ -7,6 +7,7 @@ Money stays :class:`~decimal.Decimal`.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
@@ -161,3 +162,38 @@ def delivery_point_detail(conn: psycopg.Connection, code: str, readings: int = 4
         "WHERE delivery_point_id = %(id)s) ORDER BY r.at DESC, r.created_at DESC LIMIT %(n)s",
         {"id": point["id"], "n": readings}))
     return point
+
+
+#: days a subscriber was supplied at a delivery point: [first day, day after the last) (date.max: open)
+SupplyPeriods = list[tuple[date, date]]
+
+
+def supply_periods(conn: psycopg.Connection, subscriber_id: int, delivery_point: str) -> SupplyPeriods:
+    """The periods of ``subscriber_id``'s contracts on ``delivery_point`` (main point or one more point of
+    the contract), merged: what of the point's data is theirs to see."""
+    rows = conn.execute(
+        "SELECT c.start_date, c.end_date FROM contracts c JOIN delivery_points dp ON dp.code = %(dp)s "
+        "WHERE c.subscriber_id = %(s)s AND (c.delivery_point_id = dp.id OR EXISTS (SELECT 1 FROM "
+        "contract_delivery_points x WHERE x.contract_id = c.id AND x.delivery_point_id = dp.id)) "
+        "ORDER BY c.start_date", {"dp": delivery_point, "s": subscriber_id}).fetchall()
+    merged: SupplyPeriods = []
+    for start, end in rows:
+        stop = date.max if end is None else end + timedelta(days=1)
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+def within(day: date, periods: SupplyPeriods | None) -> bool:
+    """Whether ``day`` is inside one of ``periods`` (None: no restriction)."""
+    return periods is None or any(start <= day < stop for start, stop in periods)
+
+
+def period_arrays(periods: SupplyPeriods | None) -> dict[str, list[date] | None]:
+    """Query parameters ``starts`` and ``ends`` of ``periods`` (None: no restriction), for
+    ``unnest(%(starts)s::date[], %(ends)s::date[])``."""
+    if periods is None:
+        return {"starts": None, "ends": None}
+    return {"starts": [s for s, _ in periods], "ends": [e for _, e in periods]}

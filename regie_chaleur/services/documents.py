@@ -22,6 +22,7 @@ from billing.model import Period
 from billing.money import KWH, round_to
 from billing.periods import add_months
 from models.degree_days import weather_normalised
+from regie_chaleur.services.billing_read import SupplyPeriods, period_arrays, supply_periods
 from regie_chaleur.services.weather import degree_days_source
 
 MONTHS = 13
@@ -44,17 +45,21 @@ def document_extras(conn: psycopg.Connection) -> ExtrasProvider:
         key = (content.network, content.invoice["period_start"].year)
         if key not in disclosures:
             disclosures[key] = read_disclosure(conn, *key)
-        history = monthly_history(conn, content.invoice["buyer"]["delivery_point"], last, content.network, dju)
+        point = content.invoice["buyer"]["delivery_point"]
+        periods = supply_periods(conn, content.invoice["subscriber_id"], point)  # never a predecessor's months
+        history = monthly_history(conn, point, last, content.network, dju, periods)
         return Extras(history, disclosures[key])
 
     return extras
 
 
 def monthly_history(conn: psycopg.Connection, delivery_point: str, last: date, network: str,
-                    dju: Callable[[str, date], Decimal | None]) -> tuple[MonthPoint, ...]:
-    """The 13 months ending with ``last``: kWh, kWh a year earlier, weather-normalised kWh."""
+                    dju: Callable[[str, date], Decimal | None], periods: SupplyPeriods | None = None
+                    ) -> tuple[MonthPoint, ...]:
+    """The 13 months ending with ``last``: kWh, kWh a year earlier, weather-normalised kWh; with
+    ``periods``, only the days of those periods (a subscriber sees none of another occupant's days)."""
     first = add_months(last, -(MONTHS - 1))
-    energy = _monthly_energy(conn, delivery_point, add_months(first, -12), add_months(last, 1))
+    energy = _monthly_energy(conn, delivery_point, add_months(first, -12), add_months(last, 1), periods)
     if not energy:
         return ()
     months = [add_months(first, i) for i in range(-12, MONTHS)]
@@ -83,25 +88,41 @@ def _days(month: date) -> int:
     return calendar.monthrange(month.year, month.month)[1]
 
 
-def _monthly_energy(conn: psycopg.Connection, delivery_point: str, start: date, end: date) -> dict[date, Decimal]:
-    """kWh per month from the meter's daily rollups; else from the issued invoices' consumptions."""
+def _covered_days(month: date, periods: SupplyPeriods | None) -> int:
+    """Days of ``month`` inside ``periods`` (all of them without periods)."""
+    if periods is None:
+        return _days(month)
+    after = add_months(month, 1)
+    return sum(max(0, (min(stop, after) - max(start, month)).days) for start, stop in periods)
+
+
+def _monthly_energy(conn: psycopg.Connection, delivery_point: str, start: date, end: date,
+                    periods: SupplyPeriods | None = None) -> dict[date, Decimal]:
+    """kWh per month from the meter's daily rollups (a month with data for 80 % of its days in
+    ``periods``); else from the issued invoices' consumptions."""
+    params = {"dp": delivery_point, "start": start, "end": end, **period_arrays(periods)}
     rows = conn.execute(
         """SELECT date_trunc('month', d.day)::date, sum(d.energy_kwh), count(*)
            FROM delivery_points dp JOIN meters m ON m.id = dp.meter_id
            JOIN substation_daily d ON d.device_id = m.device_id
-           WHERE dp.code = %s AND d.day >= %s AND d.day < %s AND d.energy_kwh IS NOT NULL GROUP BY 1""",
-        (delivery_point, start, end)).fetchall()
-    out = {m: round_to(Decimal(repr(kwh)), KWH) for m, kwh, days in rows if days >= 0.8 * _days(m)}
+           WHERE dp.code = %(dp)s AND d.day >= %(start)s AND d.day < %(end)s AND d.energy_kwh IS NOT NULL
+             AND (%(starts)s::date[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(starts)s::date[], %(ends)s::date[])
+                  AS p(s, e) WHERE d.day >= p.s AND d.day < p.e))
+           GROUP BY 1""", params).fetchall()
+    out = {m: round_to(Decimal(repr(kwh)), KWH) for m, kwh, days in rows
+           if days >= 0.8 * _covered_days(m, periods)}
     if out:
         return out
     billed = conn.execute(
         """SELECT i.period_start, (i.readings ->> 'consumption_kwh')::numeric FROM invoices i
            JOIN contracts c ON c.id = i.contract_id JOIN delivery_points dp ON dp.id = c.delivery_point_id
-           WHERE dp.code = %s AND i.kind = 'invoice' AND i.status = 'issued' AND i.period_start >= %s
-             AND i.period_end <= %s AND extract(day FROM i.period_start) = 1
+           WHERE dp.code = %(dp)s AND i.kind = 'invoice' AND i.status = 'issued' AND i.period_start >= %(start)s
+             AND i.period_end <= %(end)s AND extract(day FROM i.period_start) = 1
              AND i.period_end = (date_trunc('month', i.period_start) + interval '1 month')::date
+             AND (%(starts)s::date[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(starts)s::date[], %(ends)s::date[])
+                  AS p(s, e) WHERE i.period_start >= p.s AND i.period_end <= p.e))
              AND NOT EXISTS (SELECT 1 FROM billed_months b WHERE b.invoice_id = i.id AND b.released_by IS NOT NULL)""",
-        (delivery_point, start, end)).fetchall()
+        params).fetchall()
     return {start_day: kwh for start_day, kwh in billed}
 
 

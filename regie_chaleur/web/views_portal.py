@@ -1,7 +1,9 @@
 """The subscriber portal (espace abonné): consumption, meter indexes, invoices, contract, the network.
 
 Every query here is bound to the signed-in subscriber (``subscriber_scope``): a delivery point, an
-invoice or a contract of someone else is not found (404), exactly as one that does not exist.
+invoice or a contract of someone else is not found (404), exactly as one that does not exist. A delivery
+point's data is shown only for the periods of the subscriber's own contracts on it (``periods``): a new
+occupant never sees the previous one's consumption, nor the one who left what came after.
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ def _points(conn: psycopg.Connection, subscriber_id: int) -> list[dict[str, Any]
            FROM contracts c JOIN delivery_points dp ON dp.id = c.delivery_point_id
            JOIN substations s ON s.id = dp.substation_id LEFT JOIN meters m ON m.id = dp.meter_id
            WHERE c.subscriber_id = %s ORDER BY dp.code, c.start_date DESC""", (subscriber_id,)).fetchall()
-    return [dict(zip(("code", "name", "address", "network", "meter", "device_id", "contract"), r, strict=True))
-            for r in rows]
+    points = [dict(zip(("code", "name", "address", "network", "meter", "device_id", "contract"), r, strict=True))
+              for r in rows]
+    for point in points:
+        point["periods"] = q.supply_periods(conn, subscriber_id, point["code"])
+    return points
 
 
 def _point(conn: psycopg.Connection, subscriber_id: int, code: str | None) -> dict[str, Any]:
@@ -82,7 +87,7 @@ def monthly_data(conn: psycopg.Connection, point: dict[str, Any]) -> dict[str, A
             cache[month] = dju_of(network, Period(month, add_months(month, 1)))
         return cache[month]
 
-    history = monthly_history(conn, point["code"], _last_month(), point["network"], dju)
+    history = monthly_history(conn, point["code"], _last_month(), point["network"], dju, point["periods"])
 
     def mwh(v: Any) -> float | None:
         return None if v is None else round(float(v) / 1000, 2)
@@ -111,7 +116,9 @@ def daily_data(conn: psycopg.Connection, point: dict[str, Any], days: int = 60) 
 
     def value(day: date, i: int) -> float | None:
         found = by_day.get(day)
-        return None if found is None or found[i] is None else round(float(found[i]), 1)
+        if found is None or found[i] is None or (i == 0 and not q.within(day, point["periods"])):
+            return None  # the temperature is the network's; the consumption, the subscriber's days only
+        return round(float(found[i]), 1)
 
     return {"x": [epoch(d) for d in x], "series": [
         {"label": "Consommation", "unit": "kWh", "color": "#8f2a1f", "width": 2, "values": [value(d, 0) for d in x]},
@@ -129,8 +136,11 @@ def monthly_indexes(conn: psycopg.Connection, point: dict[str, Any]) -> list[tup
         return [(m, None) for m in months]
     found = read_registers_at(conn, [point["device_id"]] * len(months), [boundary(m) for m in months],
                               timedelta(hours=24))
-    return [(m, found[(point["device_id"], boundary(m))][1] if (point["device_id"], boundary(m)) in found else None)
-            for m in months]
+    def theirs(month: date) -> bool:  # the index of a day the subscriber's supply starts or ends on counts
+        return any(start <= month <= stop for start, stop in point["periods"])
+
+    return [(m, found[(point["device_id"], boundary(m))][1]
+             if theirs(m) and (point["device_id"], boundary(m)) in found else None) for m in months]
 
 
 @router.get("", response_class=HTMLResponse)
@@ -182,11 +192,25 @@ def contract(request: Request, db: DbDep, principal: PortalDep) -> HTMLResponse:
     with db.pool.connection() as conn:
         contracts = [q.contract_detail(conn, c["number"], subscriber_id=scope)
                      for c in q.list_contracts(conn, subscriber_id=scope)[0]]
-        audit = subscribed_power_audit(conn, today - timedelta(days=365), today,
-                                       codes=[c["delivery_point"] for c in contracts if c])
+        audit = []
+        for c in contracts:  # measured over the subscriber's own days of the last year
+            if c is None:
+                continue
+            window = _audit_window(q.supply_periods(conn, scope, c["delivery_point"]), today)
+            if window is not None:
+                audit += subscribed_power_audit(conn, *window, codes=[c["delivery_point"]])
         subscriber = q.subscriber_detail(conn, scope)
     return page(request, "portal/contract.html", title="Mon contrat", contracts=[c for c in contracts if c],
                 audit={a.delivery_point: a for a in audit}, subscriber=subscriber)
+
+
+def _audit_window(periods: q.SupplyPeriods, today: date) -> tuple[date, date] | None:
+    """The subscriber's days of the last year on a point, first to last (None: none)."""
+    year_ago = today - timedelta(days=365)
+    theirs = [(max(s, year_ago), min(e - timedelta(days=1), today)) for s, e in periods if e > year_ago and s <= today]
+    if not theirs:
+        return None
+    return theirs[0][0], theirs[-1][1]
 
 
 @router.get("/export.csv")
@@ -200,9 +224,11 @@ def export(db: DbDep, principal: PortalDep) -> Response:
     with db.pool.connection() as conn:
         for point in _points(conn, scope):
             for day, kwh, t_min, t_max, pmax in conn.execute(
-                    "SELECT day, energy_kwh, t_outdoor_min, t_outdoor_max, power_max_kw FROM substation_daily "
-                    "WHERE device_id = %s AND day >= %s ORDER BY day",
-                    (point["device_id"], date.today() - timedelta(days=730))):
+                    "SELECT day, energy_kwh, t_outdoor_min, t_outdoor_max, power_max_kw FROM substation_daily d "
+                    "WHERE device_id = %(device)s AND day >= %(since)s AND EXISTS (SELECT 1 FROM "
+                    "unnest(%(starts)s::date[], %(ends)s::date[]) AS p(s, e) WHERE d.day >= p.s AND d.day < p.e) "
+                    "ORDER BY day", {"device": point["device_id"], "since": date.today() - timedelta(days=730),
+                                     **q.period_arrays(point["periods"])}):
                 writer.writerow([point["code"], day.isoformat(), _fr(kwh, 1), _fr(None if t_min is None or t_max is None
                                                                                    else (t_min + t_max) / 2, 1),
                                  _fr(pmax, 1)])
