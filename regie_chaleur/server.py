@@ -7,10 +7,12 @@ import socket
 from collections.abc import Callable
 
 from regie_chaleur.db.database import Database
+from regie_chaleur.web.guards import DEFAULT_MAX_BODY_BYTES
 
 
 def serve_app(db: Database, host: str, port: int, *, close_on_shutdown: bool = True, request_threads: int = 1,
-              announce: Callable[[str, int], None] | None = None) -> None:
+              announce: Callable[[str, int], None] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+              ) -> None:
     """Serve until SIGINT/SIGTERM.
 
     Args:
@@ -23,7 +25,8 @@ def serve_app(db: Database, host: str, port: int, *, close_on_shutdown: bool = T
 
     from regie_chaleur.api.app import create_app
 
-    app = create_app(db, on_shutdown=db.close if close_on_shutdown else None, request_threads=request_threads)
+    app = create_app(db, on_shutdown=db.close if close_on_shutdown else None, request_threads=request_threads,
+                     max_body_bytes=max_body_bytes)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     http_threads: int = Field(
         1, ge=1, le=64, description="requests handled at once by one worker process (its threads share Python's "
         "GIL: under load, more threads starve each other; add worker processes instead)")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+                                description="largest request body accepted [bytes]; above: 413")
     pool_min_size: int = Field(1, ge=0, description="database pool: connections kept open")
     pool_max_size: int = Field(10, ge=1, description="database pool: connections at most")
     log_level: str = Field("INFO", description="logging level")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from regie_chaleur import __version__
 from regie_chaleur.db.database import Database
 from regie_chaleur.deps import DbDep
+from regie_chaleur.web.guards import DEFAULT_MAX_BODY_BYTES
 
 
 class FieldProblem(BaseModel):
@@ -34,9 +35,10 @@ class ApiError(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ApiError, "description": description} for status, description in (
-        (400, "request refused (bad value)"), (401, "no credentials, or unknown/expired ones"),
+        (400, "request refused (bad value, a NUL byte)"), (401, "no credentials, or unknown/expired ones"),
         (403, "the account's role does not reach this"), (404, "unknown, or not yours"),
-        (409, "not possible in the object's current state"), (422, "invalid fields"))}
+        (409, "not possible in the object's current state"), (413, "request body above the configured size"),
+        (422, "invalid fields"))}
 
 
 class Health(BaseModel):
@@ -93,23 +95,20 @@ def mount_routes(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
 
-def add_middlewares(app: FastAPI) -> None:
-    """Security headers on every answer; every write (and its outcome) in the audit log."""
+def add_middlewares(app: FastAPI, max_body_bytes: int) -> None:
+    """Security headers on every answer; every write (and its outcome) in the audit log; no NUL byte and
+    no body above ``max_body_bytes`` gets in."""
     from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
     from starlette.requests import Request
     from starlette.responses import Response as StarletteResponse
 
+    from regie_chaleur.web.guards import SECURITY_HEADERS, InputGuard
     from regie_chaleur.web.security import audit
-
-    csp = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-           "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 
     async def headers_and_audit(request: Request, call_next: RequestResponseEndpoint) -> StarletteResponse:
         response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         if request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path != "/connexion":
             principal = getattr(request.state, "principal", None)
             try:
@@ -125,6 +124,7 @@ def add_middlewares(app: FastAPI) -> None:
         return response
 
     app.add_middleware(BaseHTTPMiddleware, dispatch=headers_and_audit)
+    app.add_middleware(InputGuard, max_body_bytes=max_body_bytes)  # outermost: before anything reads the request
 
 
 def db_of(request: object) -> Database:
@@ -135,7 +135,9 @@ def db_of(request: object) -> Database:
 def add_error_handlers(app: FastAPI) -> None:
     """Billing errors as HTTP answers: 422 with every invalid field, 404, 409, 400."""
     from fastapi import Request
+    from fastapi.exception_handlers import request_validation_exception_handler
     from fastapi.exceptions import HTTPException as FastAPIHTTPException
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, RedirectResponse
 
     from billing.errors import BillingError, NotFoundError, StateError, ValidationError
@@ -177,9 +179,49 @@ def add_error_handlers(app: FastAPI) -> None:
                 {"field": e.field, "message": e.message, "line": e.line} for e in exc.errors]}, status_code=422)
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """Parameters the route refuses: JSON details for the API (FastAPI's), a French page for the rest."""
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        from regie_chaleur.web.render import page
+
+        fields = ", ".join(sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")}))
+        error_page: Response = page(request, "error.html", status_code=422, title="Données refusées",
+                                    heading="Données refusées",
+                                    detail=f"valeur invalide ou manquante : {fields or 'requête'}")
+        return error_page
+
+    @app.exception_handler(psycopg.errors.DataError)
+    async def data_error(request: Request, exc: psycopg.errors.DataError) -> Response:
+        """A value the database cannot hold (out of range, a date beyond its calendar): the input's fault."""
+        detail = "valeur hors des limites acceptées (nombre trop grand, date hors calendrier)"
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": detail}, status_code=422)
+        from regie_chaleur.web.render import page
+
+        error_page: Response = page(request, "error.html", status_code=422, title="Données refusées",
+                                    heading="Données refusées", detail=detail)
+        return error_page
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        """The last resort: logged with its traceback; the answer says nothing of it, with the headers."""
+        import logging
+
+        from regie_chaleur.web.guards import SECURITY_HEADERS
+
+        logging.getLogger("regie_chaleur.api").error("%s %s failed", request.method, request.url.path,
+                                                     exc_info=exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "erreur interne"}, status_code=500, headers=SECURITY_HEADERS)
+        return HTMLResponse("<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Erreur</title>"
+                            "</head><body><h1>Erreur interne</h1><p>L'incident est consigné ; réessayez plus tard."
+                            "</p></body></html>", status_code=500, headers=SECURITY_HEADERS)
+
 
 def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None,
-               request_threads: int | None = None) -> FastAPI:
+               request_threads: int | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """Build the app around an open database; ``on_shutdown`` runs when the server stops.
 
     ``request_threads``: how many requests the process handles at once (the threads that run the
@@ -212,7 +254,7 @@ def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None,
     app.state.db = db
     mount_routes(app)
     add_error_handlers(app)
-    add_middlewares(app)
+    add_middlewares(app, max_body_bytes)
 
     @app.get("/api/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

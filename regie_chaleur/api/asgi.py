@@ -16,4 +16,5 @@ def app() -> FastAPI:
     settings = load_settings()
     settings.check_secrets()
     db = open_database(settings, apply_migrations=False)
-    return create_app(db, on_shutdown=db.close, request_threads=settings.http_threads)
+    return create_app(db, on_shutdown=db.close, request_threads=settings.http_threads,
+                      max_body_bytes=settings.max_body_bytes)

@@ -77,7 +77,7 @@ class ImportOut(BaseModel):
 
 class PowerChange(BaseModel):
     valid_from: date
-    power_kw: Decimal = Field(gt=0, description="[kW] subscribed power from that day on")
+    power_kw: Decimal = Field(gt=0, le=1_000_000, description="[kW] subscribed power from that day on")
     reason: str = Field(min_length=1, max_length=500)
 
 

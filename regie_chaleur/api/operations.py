@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from regie_chaleur.deps import ActorDep, DbDep, Offset
+from regie_chaleur.deps import ActorDep, Day, DbDep, Instant, Offset, check_span
 from regie_chaleur.operations import alarms as alarm_ops
 from regie_chaleur.operations.kpis import (
     network_balance,
@@ -21,6 +21,7 @@ from regie_chaleur.operations.monthly import monthly_kpis
 from regie_chaleur.operations.signatures import subscribed_power_audit
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
+MAX_DAYS = 3700  # [days] the longest period a KPI or balance query covers (ten years)
 
 
 T = TypeVar("T")
@@ -145,11 +146,11 @@ def _known_substation(db: Any, code: str) -> None:
 
 
 @router.get("/substations/{code}/series", response_model=Series)
-def series(db: DbDep, code: str, start: datetime, end: datetime,
+def series(db: DbDep, code: str, start: Instant, end: Instant,
            resolution: Literal["auto", "raw", "hour", "day"] = "auto") -> Series:
     """One substation's series over [start, end); ``auto`` picks raw (≤ 2 days), hour (≤ 62 days) or day."""
     if end <= start:
-        raise HTTPException(422, "end must be after start")
+        raise HTTPException(422, "la fin doit suivre le début")
     _known_substation(db, code)
     chosen = resolution_for(start, end) if resolution == "auto" else resolution
     with db.pool.connection() as conn:
@@ -192,43 +193,48 @@ def _known_point(db: Any, code: str) -> None:
 
 
 @router.get("/substations/{code}/kpis", response_model=list[DailyKpiOut])
-def kpis(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
+def kpis(db: DbDep, code: str, first: Day, last: Day) -> list[dict[str, Any]]:
     """Daily KPIs (Europe/Paris days) of a substation, its meters combined (flows and powers summed)."""
+    check_span(first, last, MAX_DAYS)
     _known_substation(db, code)
     with db.pool.connection() as conn:
         return [k.__dict__ for k in substation_daily_kpis(conn, code, first, last)]
 
 
 @router.get("/delivery-points/{code}/kpis", response_model=list[DailyKpiOut])
-def delivery_point_kpis(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
+def delivery_point_kpis(db: DbDep, code: str, first: Day, last: Day) -> list[dict[str, Any]]:
     """Daily KPIs of one delivery point (its heat meter)."""
+    check_span(first, last, MAX_DAYS)
     _known_point(db, code)
     with db.pool.connection() as conn:
         return [k.__dict__ for k in substation_daily_kpis(conn, code, first, last, scope="delivery_point")]
 
 
 @router.get("/substations/{code}/monthly", response_model=list[MonthlyKpiOut])
-def monthly(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
+def monthly(db: DbDep, code: str, first: Day, last: Day) -> list[dict[str, Any]]:
     """Monthly KPIs of a substation: energy, volume, kWh/m³, flow-weighted ΔT and return, peak power,
     degree days and weather-normalised energy (months starting in [first, last])."""
+    check_span(first, last, MAX_DAYS)
     _known_substation(db, code)
     with db.pool.connection() as conn:
         return [k.__dict__ for k in monthly_kpis(conn, code, first, last)]
 
 
 @router.get("/delivery-points/{code}/monthly", response_model=list[MonthlyKpiOut])
-def delivery_point_monthly(db: DbDep, code: str, first: date, last: date) -> list[dict[str, Any]]:
+def delivery_point_monthly(db: DbDep, code: str, first: Day, last: Day) -> list[dict[str, Any]]:
     """Monthly KPIs of one delivery point (its heat meter), as for a substation."""
+    check_span(first, last, MAX_DAYS)
     _known_point(db, code)
     with db.pool.connection() as conn:
         return [k.__dict__ for k in monthly_kpis(conn, code, first, last, scope="delivery_point")]
 
 
 @router.get("/network/balance")
-def balance(db: DbDep, first: date, last: date, network: str | None = None) -> dict[str, Any]:
+def balance(db: DbDep, first: Day, last: Day, network: str | None = None) -> dict[str, Any]:
     """Production (plant meters) against deliveries over Europe/Paris days, of one network or all:
     losses [MWh, %], flow-weighted return of its substations [°C], peak load (highest hourly sum of its
     delivery power) [kW]."""
+    check_span(first, last, MAX_DAYS)
     with db.pool.connection() as conn:
         return network_balance(conn, first, last, network).__dict__
 
@@ -278,7 +284,9 @@ def clear_alarm(db: DbDep, actor: ActorDep, alarm_id: int, action: AlarmAction) 
 
 
 @router.get("/audit/subscribed-power")
-def audit(db: DbDep, first: date, last: date, design_outdoor_c: float = -7.0) -> list[dict[str, Any]]:
+def audit(db: DbDep, first: Day, last: Day,
+          design_outdoor_c: Annotated[float, Query(ge=-40, le=10)] = -7.0) -> list[dict[str, Any]]:
     """Weather-corrected measured peak against subscribed power, per delivery point, with the evidence."""
+    check_span(first, last, MAX_DAYS)
     with db.pool.connection() as conn:
         return [line.__dict__ for line in subscribed_power_audit(conn, first, last, design_outdoor_c)]

@@ -44,7 +44,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         uvicorn.run("regie_chaleur.api.asgi:app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", proxy_headers=True)
         return 0
-    serve_app(db, host, port, request_threads=settings.http_threads)
+    serve_app(db, host, port, request_threads=settings.http_threads, max_body_bytes=settings.max_body_bytes)
     return 0
 
 

@@ -90,7 +90,8 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
                 print(accounts_text(bound_host, bound_port), flush=True)
 
             # close_on_shutdown=False: the live parts still write while stopping
-            serve_app(db, h, p, close_on_shutdown=False, request_threads=settings.http_threads, announce=announce)
+            serve_app(db, h, p, close_on_shutdown=False, request_threads=settings.http_threads, announce=announce,
+                      max_body_bytes=settings.max_body_bytes)
     finally:
         db.close()
     progress.step("stopped")

@@ -167,9 +167,10 @@ def _forecast_band(conn: psycopg.Connection, forecast_id: int | None, hours: lis
 
 def parse_range(start: str | None, end: str | None, default_days: float) -> tuple[datetime, datetime]:
     """A [start, end) range from ISO strings (default: the last ``default_days`` days), clamped to 400 days."""
-    now = datetime.now(UTC)
-    stop = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else now
-    begin = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else stop - timedelta(days=default_days)
-    if begin.tzinfo is None or stop.tzinfo is None or stop <= begin:
-        raise ValueError("période invalide")
+    from regie_chaleur.deps import parse_instant
+
+    stop = parse_instant(end) if end else datetime.now(UTC)
+    begin = parse_instant(start) if start else stop - timedelta(days=default_days)
+    if stop <= begin:
+        raise ValueError("période invalide : la fin doit suivre le début")
     return max(begin, stop - timedelta(days=400)), stop

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from regie_chaleur.deps import DbDep, Offset
+from regie_chaleur.deps import DbDep, Offset, check_day
 from regie_chaleur.operations import alarms as alarm_ops
 from regie_chaleur.operations.rules import RULES
 from regie_chaleur.web.authz import OperatorDep
@@ -60,7 +60,7 @@ def parse_filter(etat: str, gravite: str, regle: str, sous_station: str, du: str
     dates: list[date | None] = []
     for label, text in (("du", du), ("au", au)):
         try:
-            dates.append(date.fromisoformat(text) if text else None)
+            dates.append(check_day(date.fromisoformat(text)) if text else None)
         except ValueError:
             errors.append(f"date « {label} » illisible : {text[:20]} (attendu AAAA-MM-JJ)")
             dates.append(None)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from billing.errors import FieldError, ValidationError
 from billing.periods import PARIS
 from billing.records import change_power, save_contract, save_mandate, save_subscriber
-from regie_chaleur.deps import DbDep, Offset
+from regie_chaleur.deps import DbDep, Offset, check_day
 from regie_chaleur.registry.store import save_delivery_point
 from regie_chaleur.services import billing_read as q
 from regie_chaleur.web.authz import BillingDep
@@ -160,7 +160,7 @@ async def contract_power(request: Request, db: DbDep, principal: BillingDep, num
     values = _form(await request.form())
     errors = []
     try:
-        valid_from = date.fromisoformat(values.get("valid_from", ""))
+        valid_from = check_day(date.fromisoformat(values.get("valid_from", "")))
     except ValueError:
         errors.append(FieldError("valid_from", "date invalide (jj/mm/aaaa)"))
     try:

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from billing.errors import BillingError, FieldError, NotFoundError, ValidationError
 from billing.meters import KIND_LABELS, PARIS, PlausibilityWarning, record_reading
 from billing.occupancy import add_delivery_point, change_occupant, end_contract
-from regie_chaleur.deps import DbDep
+from regie_chaleur.deps import DbDep, check_day, check_instant
 from regie_chaleur.services import billing_read as q
 from regie_chaleur.services.billing import final_invoice
 from regie_chaleur.services.meters import replace_meter
@@ -44,7 +44,7 @@ class FormErrors(Exception):
 
 def parse_day(values: dict[str, str], key: str, errors: list[FieldError]) -> date | None:
     try:
-        return date.fromisoformat(values.get(key, "").strip())
+        return check_day(date.fromisoformat(values.get(key, "").strip()))
     except ValueError:
         errors.append(FieldError(key, "date attendue (jj/mm/aaaa)"))
         return None
@@ -53,7 +53,7 @@ def parse_day(values: dict[str, str], key: str, errors: list[FieldError]) -> dat
 def parse_instant(values: dict[str, str], key: str, errors: list[FieldError]) -> datetime | None:
     """A ``datetime-local`` field read as Paris local time."""
     try:
-        return datetime.fromisoformat(values.get(key, "").strip()).replace(tzinfo=PARIS)
+        return check_instant(datetime.fromisoformat(values.get(key, "").strip()).replace(tzinfo=PARIS))
     except ValueError:
         errors.append(FieldError(key, "date et heure attendues"))
         return None

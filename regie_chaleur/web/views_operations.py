@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
-from regie_chaleur.deps import DbDep, Offset
+from regie_chaleur.deps import DbDep, Offset, check_day, parse_instant
 from regie_chaleur.operations.kpis import network_balance, resolution_for, substation_series
 from regie_chaleur.operations.live import network_summary, substation_statuses
 from regie_chaleur.web import charts
@@ -98,8 +98,13 @@ def tiles(request: Request, db: DbDep, principal: OperatorDep) -> HTMLResponse:
 def load_data(db: DbDep, principal: OperatorDep, start: str | None = None, end: str | None = None) -> JSONResponse:
     """Network load [MW]: measured, forecast band and plan, over [start, end) (default: 3 days back, 4 ahead)."""
     now = datetime.now(UTC)
-    begin = datetime.fromisoformat(start) if start else now - timedelta(days=3)
-    stop = datetime.fromisoformat(end) if end else now + timedelta(days=4)
+    try:
+        begin = parse_instant(start) if start else now - timedelta(days=3)
+        stop = parse_instant(end) if end else now + timedelta(days=4)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if not timedelta(0) < stop - begin <= timedelta(days=400):
+        raise HTTPException(422, "période invalide : la fin doit suivre le début, 400 jours au plus")
     with db.pool.connection() as conn:
         return JSONResponse(charts.load_chart(conn, begin, stop))
 
@@ -187,8 +192,8 @@ def substation_series_csv(db: DbDep, principal: OperatorDep, code: str,
     the resolution a chart of that range uses, as French Excel opens it."""
     today = datetime.now(PARIS).date()
     try:
-        first = date.fromisoformat(du) if du else today - timedelta(days=6)
-        last = date.fromisoformat(au) if au else today
+        first = check_day(date.fromisoformat(du)) if du else today - timedelta(days=6)
+        last = check_day(date.fromisoformat(au)) if au else today
     except ValueError as exc:
         raise HTTPException(422, "dates illisibles : AAAA-MM-JJ attendu") from exc
     if last < first or (last - first).days > 400:

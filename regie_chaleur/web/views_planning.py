@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from regie_chaleur.deps import DbDep
+from regie_chaleur.deps import DbDep, check_instant
 from regie_chaleur.errors import RegieError
 from regie_chaleur.services.forecast import forecast_accuracy
 from regie_chaleur.services.planning import (
@@ -63,7 +63,7 @@ def plan_data(db: DbDep, principal: OperatorDep, plan_id: int) -> JSONResponse:
 def _local(text: str, label: str, errors: list[str]) -> datetime | None:
     """A ``datetime-local`` field (Europe/Paris wall time) as an aware instant."""
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=PARIS)
+        return check_instant(datetime.fromisoformat(text).replace(tzinfo=PARIS))
     except ValueError:
         errors.append(f"{label} : date et heure illisibles ({text[:20] or 'vide'})")
         return None
