@@ -2,7 +2,9 @@
 
 Precedence, highest first: explicit arguments, environment, the config file named by
 ``REGIE_CONFIG_FILE`` (or ``--config``), defaults. Outside the ``demo`` and ``development`` modes the
-application refuses to start with an empty or default secret (:meth:`Settings.check_secrets`).
+application refuses to start on the embedded database or with a default database password
+(:meth:`Settings.check_secrets`). Nothing is signed with a key: sessions, CSRF and API tokens are random
+values (the database keeps only their SHA-256), so ``REGIE_SECRET_KEY`` is accepted but unused.
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ from pydantic_settings import (
 from regie_chaleur.errors import SettingsError
 
 Mode = Literal["production", "development", "demo"]
+#: passwords a database URL must not carry in production
+DEFAULT_PASSWORDS = frozenset({"", "postgres", "password", "changeme", "change-me", "secret"})
 TimescaleMode = Literal["auto", "require", "off"]
 
-#: Secret used when none is configured in demo/development mode. Refused in production.
-INSECURE_DEV_SECRET = "insecure-development-secret-do-not-use-in-production"  # noqa: S105
-KNOWN_DEFAULT_SECRETS = frozenset({"", INSECURE_DEV_SECRET, "changeme", "change-me", "secret"})
 
 
 def default_data_dir() -> Path:
@@ -48,7 +49,8 @@ class Settings(BaseSettings):
     timescaledb: TimescaleMode = Field(
         "auto", description="auto: use the extension when present; require: fail without it; off: plain tables"
     )
-    secret_key: SecretStr = Field(SecretStr(""), description="key signing sessions and CSRF tokens")
+    secret_key: SecretStr = Field(SecretStr(""), description="unused: nothing is signed (sessions and tokens are "
+                                  "random, stored as digests); accepted so that older configurations start")
     data_dir: Path = Field(default_factory=default_data_dir, description="local state directory")
     http_host: str = Field("127.0.0.1", description="address the web server listens on")
     http_port: int = Field(8000, ge=1, le=65535, description="port the web server listens on")
@@ -113,11 +115,6 @@ class Settings(BaseSettings):
         """True in demo and development modes, where defaults are accepted."""
         return self.mode in ("demo", "development")
 
-    def effective_secret_key(self) -> str:
-        """The secret key, with the development fallback in lenient modes."""
-        value = self.secret_key.get_secret_value()
-        return value or (INSECURE_DEV_SECRET if self.lenient else value)
-
     def notifier(self) -> Any:
         """The alarm notifier these settings describe (webhook and/or e-mail)."""
         from regie_chaleur.operations.notify import Notifier
@@ -149,26 +146,21 @@ class Settings(BaseSettings):
         return read_school_holidays(self.school_holidays_file)
 
     def check_secrets(self) -> None:
-        """Refuse an empty or default secret outside demo/development; name the setting.
+        """Refuse the embedded database or a default database password outside demo/development; name
+        the setting.
 
         Raises:
             SettingsError: naming the environment variable to set.
         """
         if self.lenient:
             return
-        if self.secret_key.get_secret_value() in KNOWN_DEFAULT_SECRETS:
-            raise SettingsError(
-                "REGIE_SECRET_KEY is empty or a known default; set a long random value "
-                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) "
-                f"or run in demo/development mode (mode is {self.mode!r})"
-            )
         if self.database_url is None:
             raise SettingsError(
                 "REGIE_DATABASE_URL is empty: the embedded database is for demo/development only; "
                 "set the URL of the production PostgreSQL/TimescaleDB server"
             )
         password = _url_password(self.database_url.get_secret_value())
-        if password is not None and password in KNOWN_DEFAULT_SECRETS | {"postgres", "password"}:
+        if password is not None and password in DEFAULT_PASSWORDS:
             raise SettingsError("REGIE_DATABASE_URL carries a default password; set a real one")
 
     def masked(self) -> dict[str, Any]:

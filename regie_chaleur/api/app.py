@@ -109,6 +109,8 @@ def add_middlewares(app: FastAPI, max_body_bytes: int) -> None:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):  # pages, data and documents are private: never cached
+            response.headers.setdefault("Cache-Control", "no-store")
         if request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path != "/connexion":
             principal = getattr(request.state, "principal", None)
             try:

@@ -99,3 +99,15 @@ def test_a_500_carries_the_security_headers(db: Database) -> None:
     with serve(app) as base:
         answer = httpx.get(base + "/api/v1/essai-panne", headers=bearer(db, "admin"), timeout=30)
     assert answer.status_code == 500 and answer.json() == {"detail": "erreur interne"} and _secured(answer)
+
+
+def test_private_answers_are_never_cached(site: tuple[Database, str]) -> None:
+    db, base = site
+    subscriber = bearer(db, "subscriber", "ABO-1")
+    with httpx.Client(base_url=base, timeout=30) as http:
+        invoices = http.get("/api/v1/me/invoices", headers=subscriber)
+        assert invoices.status_code == 200 and invoices.headers["cache-control"] == "no-store"
+        number = invoices.json()["items"][0]["number"]
+        pdf = http.get(f"/api/v1/me/invoices/{number}", headers=subscriber)
+        assert pdf.headers["cache-control"] == "no-store"
+        assert http.get("/static/app.css").headers.get("cache-control") != "no-store"
