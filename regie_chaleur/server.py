@@ -11,8 +11,8 @@ from regie_chaleur.web.guards import DEFAULT_MAX_BODY_BYTES
 
 
 def serve_app(db: Database, host: str, port: int, *, close_on_shutdown: bool = True, request_threads: int = 1,
-              announce: Callable[[str, int], None] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-              ) -> None:
+              announce: Callable[[str, int], None] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+              trusted_proxies: str = "127.0.0.1") -> None:
     """Serve until SIGINT/SIGTERM.
 
     Args:
@@ -20,6 +20,7 @@ def serve_app(db: Database, host: str, port: int, *, close_on_shutdown: bool = T
             announced, so the port printed is the one served).
         close_on_shutdown: close ``db`` when the server stops.
         announce: called with the host and the bound port once listening is certain (default: print).
+        trusted_proxies: the only peers whose X-Forwarded-For/-Proto headers are believed.
     """
     import uvicorn
 
@@ -33,7 +34,8 @@ def serve_app(db: Database, host: str, port: int, *, close_on_shutdown: bool = T
     sock.bind((host, port))
     bound = int(sock.getsockname()[1])
     (announce or _print_address)(host, bound)
-    config = uvicorn.Config(app, host=host, port=bound, log_level="info", proxy_headers=True)
+    config = uvicorn.Config(app, host=host, port=bound, log_level="info", proxy_headers=True,
+                            forwarded_allow_ips=trusted_proxies)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # the server has shut down on SIGINT; as uvicorn.run(), end quietly

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     http_threads: int = Field(
         1, ge=1, le=64, description="requests handled at once by one worker process (its threads share Python's "
         "GIL: under load, more threads starve each other; add worker processes instead)")
+    trusted_proxies: str = Field("127.0.0.1", description="addresses (comma-separated) of the reverse proxies "
+                                 "whose X-Forwarded-For and X-Forwarded-Proto are believed; from anyone else "
+                                 "they are ignored")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
                                 description="largest request body accepted [bytes]; above: 413")
     pool_min_size: int = Field(1, ge=0, description="database pool: connections kept open")

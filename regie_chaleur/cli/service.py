@@ -42,9 +42,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         db.close()  # migrated; each worker opens its own pool
         print(f"regie-chaleur: serving on http://{host}:{port}/ with {workers} workers", flush=True)
         uvicorn.run("regie_chaleur.api.asgi:app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", proxy_headers=True)
+                    log_level="warning", proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies)
         return 0
-    serve_app(db, host, port, request_threads=settings.http_threads, max_body_bytes=settings.max_body_bytes)
+    serve_app(db, host, port, request_threads=settings.http_threads, max_body_bytes=settings.max_body_bytes,
+              trusted_proxies=settings.trusted_proxies)
     return 0
 
 

@@ -91,7 +91,7 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
 
             # close_on_shutdown=False: the live parts still write while stopping
             serve_app(db, h, p, close_on_shutdown=False, request_threads=settings.http_threads, announce=announce,
-                      max_body_bytes=settings.max_body_bytes)
+                      max_body_bytes=settings.max_body_bytes, trusted_proxies=settings.trusted_proxies)
     finally:
         db.close()
     progress.step("stopped")

@@ -30,8 +30,11 @@ ROLE_LABELS = {"admin": "administration", "operator": "conduite du réseau", "bi
                "subscriber": "abonné"}
 SESSION_HOURS = 12
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_LOGIN = 5
-MAX_FAILURES_PER_ADDRESS = 20
+#: failures of one login from one address before each further try waits (1 s, 2 s, 4 s... up to MAX_WAIT)
+FREE_FAILURES_PER_PAIR = 3
+#: failures from one address, whatever the logins, before its tries wait likewise
+FREE_FAILURES_PER_ADDRESS = 10
+MAX_WAIT = timedelta(minutes=5)
 TOKEN_PREFIX = "rc_"  # noqa: S105  (a marker that makes leaked tokens recognisable, not a secret)
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
@@ -84,17 +87,15 @@ def authenticate(conn: psycopg.Connection, login: str, password: str, ip: str) -
     """The user whose login and password these are.
 
     Raises:
-        TooManyAttemptsError: too many recent failures for the login or the address.
+        TooManyAttemptsError: the address must wait before trying again (:func:`required_wait`).
         AuthError: unknown login, wrong password or inactive account (one message for all).
     """
     login = login.strip().lower()
-    failures = conn.execute(
-        "SELECT count(*) FILTER (WHERE login = %(login)s), count(*) FROM login_attempts "
-        "WHERE NOT success AND at > now() - %(window)s AND (login = %(login)s OR ip = %(ip)s)",
-        {"login": login, "ip": ip, "window": FAILURE_WINDOW}).fetchone()
-    if failures is not None and (failures[0] >= MAX_FAILURES_PER_LOGIN or failures[1] >= MAX_FAILURES_PER_ADDRESS):
+    wait = required_wait(conn, login, ip)
+    if wait > timedelta(0):
         audit(conn, login, "login_throttled", ip=ip)
-        raise TooManyAttemptsError("trop de tentatives : réessayez dans un quart d'heure")
+        raise TooManyAttemptsError(f"trop de tentatives depuis cette adresse : réessayez dans "
+                                   f"{max(1, round(wait.total_seconds()))} s")
     row = conn.execute("SELECT id, login, display_name, role, subscriber_id, password_hash, active FROM users "
                        "WHERE login = %s", (login,)).fetchone()
     stored = row[5] if row is not None else _DUMMY_HASH
@@ -112,6 +113,30 @@ def authenticate(conn: psycopg.Connection, login: str, password: str, ip: str) -
         conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (_HASHER.hash(password), row[0]))
     conn.execute("UPDATE users SET last_login_at = now() WHERE id = %s", (row[0],))
     return _user(row)
+
+
+def required_wait(conn: psycopg.Connection, login: str, ip: str) -> timedelta:
+    """How long the next try of ``login`` from ``ip`` must still wait: growing delays after failures of
+    that login *from that address*, and of that address whatever the login. Never a lock on an account:
+    someone failing on a login from elsewhere does not slow down its owner."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE login = %(login)s), max(at) FILTER (WHERE login = %(login)s), count(*), "
+        "max(at), now() FROM login_attempts WHERE NOT success AND ip = %(ip)s AND at > now() - %(window)s",
+        {"login": login, "ip": ip, "window": FAILURE_WINDOW}).fetchone()
+    if row is None:
+        return timedelta(0)
+    pair, pair_last, address, address_last, now = row
+
+    def until(failures: int, last: datetime | None, free: int) -> timedelta:
+        if last is None or failures < free:
+            return timedelta(0)
+        delay = min(MAX_WAIT, timedelta(seconds=2 ** min(failures - free, 16)))
+        remaining: timedelta = last + delay - now
+        return remaining
+
+    wait: timedelta = max(until(pair, pair_last, FREE_FAILURES_PER_PAIR),
+                          until(address, address_last, FREE_FAILURES_PER_ADDRESS), timedelta(0))
+    return wait
 
 
 def open_session(conn: psycopg.Connection, user: User, ip: str, user_agent: str) -> tuple[str, Session]:

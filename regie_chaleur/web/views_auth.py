@@ -30,7 +30,9 @@ def client_ip(request: Request) -> str:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    """HTTPS as the client sees it: the server sets the scheme from X-Forwarded-Proto only when the peer is
+    a trusted proxy (``REGIE_TRUSTED_PROXIES``); the header itself is never read here."""
+    return request.url.scheme == "https"
 
 
 def _local(path: str | None) -> str | None:

@@ -13,13 +13,15 @@ import uvicorn
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` until the block ends, on a socket bound to a port the system chose; yields its base URL."""
+def serve(app: Any, trusted_proxies: str = "127.0.0.1") -> Iterator[str]:
+    """Run ``app`` until the block ends, on a socket bound to a port the system chose; yields its base URL.
+    ``trusted_proxies``: the peers whose X-Forwarded-* headers are believed (as ``serve_app``)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           proxy_headers=True, forwarded_allow_ips=trusted_proxies))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

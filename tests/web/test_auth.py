@@ -10,9 +10,15 @@ from contextlib import closing
 
 import httpx
 import psycopg
+import pytest
 
 from regie_chaleur.db.database import Database
-from regie_chaleur.web.security import MAX_FAILURES_PER_LOGIN
+from regie_chaleur.web.security import (
+    FREE_FAILURES_PER_PAIR,
+    TooManyAttemptsError,
+    authenticate,
+    required_wait,
+)
 from tests.support.auth import PASSWORD, bearer, signed_in
 
 
@@ -64,16 +70,29 @@ def test_login_form_needs_its_token_and_redirects_only_locally(site: tuple[Datab
         assert away.headers["location"] == "/exploitation"
 
 
-def test_failed_logins_are_rate_limited(site: tuple[Database, str]) -> None:
-    _db, base = site
+def test_failed_logins_slow_down_the_address_not_the_account(site: tuple[Database, str]) -> None:
+    db, base = site
     with httpx.Client(base_url=base, follow_redirects=False) as client:
         token = login_form(client)
-        for _ in range(MAX_FAILURES_PER_LOGIN):
+        for _ in range(FREE_FAILURES_PER_PAIR):
             assert client.post("/connexion", data={"login": "facturation", "password": "non", "login_token": token}
                                ).status_code == 401
         blocked = client.post("/connexion", data={"login": "facturation", "password": PASSWORD,
                                                   "login_token": token})
-        assert blocked.status_code == 429 and "trop de tentatives" in blocked.text  # even the right password
+        assert blocked.status_code == 429 and "réessayez dans 1 s" in blocked.text  # even the right password
+    with db.pool.connection() as conn:
+        # someone hammering the operator's login from elsewhere: their address waits, the owner does not
+        conn.execute("INSERT INTO login_attempts (login, ip, success, at) SELECT 'operatrice', '203.0.113.9', "
+                     "false, now() - interval '1 second' * g FROM generate_series(1, 12) g")
+        assert required_wait(conn, "operatrice", "203.0.113.9").total_seconds() > 60
+        assert required_wait(conn, "autre-compte", "203.0.113.9").total_seconds() > 0  # the address, any login
+        assert required_wait(conn, "operatrice", "192.0.2.10").total_seconds() == 0
+        assert authenticate(conn, "operatrice", PASSWORD, "192.0.2.10").login == "operatrice"
+        with pytest.raises(TooManyAttemptsError, match="réessayez dans"):
+            authenticate(conn, "operatrice", PASSWORD, "203.0.113.9")
+        # old failures are forgotten: growing delays, never a lock
+        conn.execute("UPDATE login_attempts SET at = at - interval '16 minutes' WHERE ip = '203.0.113.9'")
+        assert required_wait(conn, "operatrice", "203.0.113.9").total_seconds() == 0
 
 
 def test_csrf_is_required_for_cookie_writes(site: tuple[Database, str]) -> None:
@@ -156,3 +175,22 @@ def test_users_create_command(db: Database) -> None:
     with psycopg.connect(db.url) as conn:
         stored = conn.execute("SELECT password_hash FROM users WHERE login = 'premiere.admin'").fetchone()
     assert stored is not None and stored[0].startswith("$argon2id$")
+
+
+@pytest.mark.parametrize(("trusted", "seen_ip", "secure"), [("127.0.0.1", "198.51.100.7", True),
+                                                             ("192.0.2.250", "127.0.0.1", False)])
+def test_forwarded_headers_only_from_trusted_proxies(db: Database, trusted: str, seen_ip: str, secure: bool) -> None:
+    from regie_chaleur.api.app import create_app
+    from tests.support.http_server import serve
+
+    forwarded = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}
+    with serve(create_app(db), trusted_proxies=trusted) as base, \
+            httpx.Client(base_url=base, follow_redirects=False, headers=forwarded) as client:
+        form = client.get("/connexion")
+        assert ("secure" in form.headers["set-cookie"].lower()) is secure
+        token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+        assert token is not None
+        client.cookies.set("regie_login", token.group(1))
+        client.post("/connexion", data={"login": "personne", "password": "faux", "login_token": token.group(1)})
+    with db.pool.connection() as conn:
+        assert conn.execute("SELECT ip FROM login_attempts WHERE login = 'personne'").fetchone() == (seen_ip,)
