@@ -15,6 +15,7 @@ from regie_chaleur import __version__
 from regie_chaleur.db.database import Database
 from regie_chaleur.deps import DbDep
 from regie_chaleur.web.guards import DEFAULT_MAX_BODY_BYTES
+from regie_chaleur.web.security import audit_write
 
 
 class FieldProblem(BaseModel):
@@ -103,8 +104,6 @@ def add_middlewares(app: FastAPI, max_body_bytes: int) -> None:
     from starlette.responses import Response as StarletteResponse
 
     from regie_chaleur.web.guards import SECURITY_HEADERS, InputGuard
-    from regie_chaleur.web.security import audit
-
     async def headers_and_audit(request: Request, call_next: RequestResponseEndpoint) -> StarletteResponse:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
@@ -113,16 +112,8 @@ def add_middlewares(app: FastAPI, max_body_bytes: int) -> None:
             response.headers.setdefault("Cache-Control", "no-store")
         if request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path != "/connexion":
             principal = getattr(request.state, "principal", None)
-            try:
-                with db_of(request).pool.connection(timeout=5) as conn:
-                    audit(conn, principal.login if principal else "anonyme", "write", method=request.method,
-                          path=request.url.path, status=response.status_code,
-                          ip=request.client.host if request.client else None)
-            except psycopg.Error:  # the answer is already decided; the failure is logged, not hidden
-                import logging
-
-                logging.getLogger(__name__).warning("audit log unavailable for %s %s", request.method,
-                                                    request.url.path)
+            audit_write(db_of(request), principal.login if principal else "anonyme", request.method,
+                        request.url.path, response.status_code, request.client.host if request.client else None)
         return response
 
     app.add_middleware(BaseHTTPMiddleware, dispatch=headers_and_audit)
@@ -215,6 +206,13 @@ def add_error_handlers(app: FastAPI) -> None:
 
         logging.getLogger("regie_chaleur.api").error("%s %s failed", request.method, request.url.path,
                                                      exc_info=exc)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            import anyio.to_thread
+
+            principal = getattr(request.state, "principal", None)
+            await anyio.to_thread.run_sync(audit_write, db_of(request), principal.login if principal else "anonyme",
+                                           request.method, request.url.path, 500,
+                                           request.client.host if request.client else None)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": "erreur interne"}, status_code=500, headers=SECURITY_HEADERS)
         return HTMLResponse("<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Erreur</title>"

@@ -2,7 +2,8 @@
 
 | group | module |
 | --- | --- |
-| administration: ``config``, ``db``, ``network``, ``users`` | :mod:`regie_chaleur.cli.admin` |
+| administration: ``config``, ``db``, ``network`` | :mod:`regie_chaleur.cli.admin` |
+| accounts and API tokens: ``users`` | :mod:`regie_chaleur.cli.users` |
 | services: ``serve``, ``scheduler`` | :mod:`regie_chaleur.cli.service` |
 | telemetry: ``collect``, ``simulate`` | :mod:`regie_chaleur.cli.telemetry` |
 | forecasting and planning: ``forecast``, ``plan``, ``weather`` | :mod:`regie_chaleur.cli.forecasting` |
@@ -20,12 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from billing.errors import BillingError
-from regie_chaleur.cli import admin, billing, demo, forecasting, service, telemetry
+from regie_chaleur.cli import admin, billing, demo, forecasting, service, telemetry, users
 from regie_chaleur.cli.common import Handler
 from regie_chaleur.errors import RegieError
 from regie_chaleur.settings import load_settings
 
-GROUPS = (admin, service, telemetry, forecasting, billing, demo)
+GROUPS = (admin, users, service, telemetry, forecasting, billing, demo)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

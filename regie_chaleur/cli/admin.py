@@ -1,4 +1,4 @@
-"""Administration commands: ``config``, ``db``, ``network`` and ``users``."""
+"""Administration commands: ``config``, ``db`` and ``network`` (accounts: :mod:`regie_chaleur.cli.users`)."""
 
 from __future__ import annotations
 
@@ -42,20 +42,6 @@ def register(sub: Subparsers) -> None:
     exp.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
     exp.set_defaults(handler=cmd_network_export)
 
-    users = sub.add_parser("users", help="accounts of the web application").add_subparsers(dest="action",
-                                                                                          required=True)
-    create = users.add_parser("create", help="create an account (the first admin, for instance)")
-    create.add_argument("--login", required=True)
-    create.add_argument("--role", required=True, choices=("admin", "operator", "billing", "subscriber"))
-    create.add_argument("--name", required=True, help="display name")
-    create.add_argument("--subscriber", help="subscriber code (for a subscriber account)")
-    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    create.set_defaults(handler=cmd_users_create)
-    token = users.add_parser("token", help="create an API token for an account (printed once)")
-    token.add_argument("login")
-    token.add_argument("--name", required=True, help="what the token is for")
-    token.set_defaults(handler=cmd_users_token)
-    users.add_parser("list", help="list the accounts").set_defaults(handler=cmd_users_list)
 
 
 def cmd_config_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -168,48 +154,3 @@ def _known_profiles(settings: Settings) -> dict[str, Profile]:
     from regie_chaleur.services.telemetry import profiles_for
 
     return profiles_for(settings)
-
-
-def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
-    import getpass
-
-    from regie_chaleur.db.database import connected
-    from regie_chaleur.web.security import AuthError, create_user
-
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Mot de passe (12 caractères au moins) : ")
-        if getpass.getpass("Confirmation : ") != password:
-            raise RegieError("les deux mots de passe diffèrent")
-    with connected(settings) as (_db, conn):
-        try:
-            user = create_user(conn, args.login, args.name, args.role, password, args.subscriber)
-        except AuthError as exc:
-            raise RegieError(str(exc)) from exc
-    print(f"account {user.login} created (role {user.role})")
-    return 0
-
-
-def cmd_users_token(args: argparse.Namespace, settings: Settings) -> int:
-    from regie_chaleur.db.database import connected
-    from regie_chaleur.web.security import create_api_token
-
-    with connected(settings) as (_db, conn):
-        row = conn.execute("SELECT id FROM users WHERE login = %s AND active", (args.login.lower(),)).fetchone()
-        if row is None:
-            raise RegieError(f"no active account {args.login}")
-        token = create_api_token(conn, int(row[0]), args.name)
-    print(token)
-    return 0
-
-
-def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
-    from regie_chaleur.db.database import connected
-
-    with connected(settings) as (_db, conn):
-        for login, name, role, active, last in conn.execute(
-                "SELECT login, display_name, role, active, last_login_at FROM users ORDER BY role, login"):
-            print(f"{login:<24} {role:<11} {'active' if active else 'inactive':<9} {name} "
-                  f"(last login {last.isoformat(timespec='minutes') if last else 'never'})")
-    return 0

@@ -79,7 +79,18 @@ class InputGuard:
 
 
 async def refuse(scope: Scope, send: Send, status: int, message: str) -> None:
-    """A JSON problem for the API, a short French page for the rest, with the security headers."""
+    """A JSON problem for the API, a short French page for the rest, with the security headers; a refused
+    write is in the audit log as any other."""
+    app = scope.get("app")
+    if scope.get("method", "GET") not in ("GET", "HEAD", "OPTIONS") and app is not None \
+            and hasattr(app.state, "db"):
+        import anyio.to_thread
+
+        from regie_chaleur.web.security import audit_write
+
+        client = scope.get("client")
+        await anyio.to_thread.run_sync(audit_write, app.state.db, "anonyme", scope["method"],
+                                       str(scope.get("path", "")), status, client[0] if client else None)
     api = str(scope.get("path", "")).startswith("/api/")
     if api:
         body = json.dumps({"detail": message}, ensure_ascii=False).encode()

@@ -43,6 +43,9 @@ MESSAGES = {
     "unavailability-saved": "Indisponibilité enregistrée ; le plan de production a été recalculé.",
     "unavailability-cancelled": "Indisponibilité annulée ; le plan de production a été recalculé.",
     "logged-out": "Vous êtes déconnecté.", "token-created": "Jeton créé.", "user-created": "Compte créé.",
+    "token-revoked": "Jeton révoqué : il est refusé dès maintenant.",
+    "password-reset": "Mot de passe réinitialisé ; les sessions du compte sont fermées.",
+    "password-changed": "Mot de passe changé ; reconnectez-vous.",
 }
 
 

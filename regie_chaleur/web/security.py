@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from psycopg.types.json import Jsonb
 
+from regie_chaleur.db.database import Database
 from regie_chaleur.errors import RegieError
 
 Role = Literal["admin", "operator", "billing", "subscriber"]
@@ -73,6 +74,14 @@ def hash_password(password: str) -> str:
     if len(password) < 12:
         raise AuthError("le mot de passe doit compter au moins 12 caractères")
     return str(_HASHER.hash(password))
+
+
+def password_matches(stored_hash: str, password: str) -> bool:
+    """Whether ``password`` is the one ``stored_hash`` was made from (Argon2id)."""
+    try:
+        return bool(_HASHER.verify(stored_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
 
 
 def digest(token: str) -> str:
@@ -166,19 +175,21 @@ def csrf_ok(session: Session, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(session.csrf_token, presented)
 
 
-def create_api_token(conn: psycopg.Connection, user_id: int, name: str) -> str:
-    """A new API token for a user; the only time it is seen in clear."""
+def create_api_token(conn: psycopg.Connection, user_id: int, name: str,
+                     lifetime: timedelta = timedelta(days=365)) -> str:
+    """A new API token for a user, valid for ``lifetime``; the only time it is seen in clear."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    conn.execute("INSERT INTO api_tokens (user_id, name, token_hash, prefix) VALUES (%s, %s, %s, %s)",
-                 (user_id, name, digest(token), token[:10]))
+    conn.execute("INSERT INTO api_tokens (user_id, name, token_hash, prefix, expires_at) "
+                 "VALUES (%s, %s, %s, %s, now() + %s)", (user_id, name, digest(token), token[:10], lifetime))
     return token
 
 
 def user_for_token(conn: psycopg.Connection, token: str) -> User | None:
-    """The active user of a live API token, or None."""
+    """The active user of a live API token (not revoked, not expired), or None."""
     row = conn.execute(
         """UPDATE api_tokens t SET last_used_at = now() FROM users u
-           WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.id = t.user_id AND u.active
+           WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > now() AND u.id = t.user_id
+             AND u.active
            RETURNING u.id, u.login, u.display_name, u.role, u.subscriber_id""", (digest(token),)).fetchone()
     return _user(row) if row is not None else None
 
@@ -219,3 +230,14 @@ def audit(conn: psycopg.Connection, actor: str, action: str, *, method: str | No
     """Append to the audit log (logins and every write)."""
     conn.execute("INSERT INTO audit_log (actor, action, method, path, status, ip, details) "
                  "VALUES (%s, %s, %s, %s, %s, %s, %s)", (actor, action, method, path, status, ip, Jsonb(details or {})))
+
+
+def audit_write(db: Database, actor: str, method: str, path: str, status: int, ip: str | None) -> None:
+    """A write through the application, whatever its outcome (a refusal or a failure too), in the audit log."""
+    try:
+        with db.pool.connection(timeout=5) as conn:
+            audit(conn, actor, "write", method=method, path=path, status=status, ip=ip)
+    except psycopg.Error:  # the answer is already decided; the failure is logged, not hidden
+        import logging
+
+        logging.getLogger(__name__).warning("audit log unavailable for %s %s", method, path)

@@ -94,3 +94,25 @@ def logout(request: Request, db: DbDep, principal: AnyDep) -> RedirectResponse:
     response = RedirectResponse("/connexion?ok=logged-out", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
+
+
+@router.get("/compte/mot-de-passe", response_class=HTMLResponse)
+def password_form(request: Request, principal: AnyDep) -> HTMLResponse:
+    return page(request, "password.html", title="Mon mot de passe", error=None)
+
+
+@router.post("/compte/mot-de-passe", response_class=HTMLResponse)
+def password_change(request: Request, db: DbDep, principal: AnyDep, current: Annotated[str, Form(max_length=256)],
+                    new: Annotated[str, Form(max_length=256)], repeated: Annotated[str, Form(max_length=256)]
+                    ) -> Response:
+    """The signed-in user's own password; every session of theirs is closed, this one too."""
+    from regie_chaleur.web.accounts import change_own_password
+
+    with db.pool.connection() as conn:
+        try:
+            change_own_password(conn, principal.user.id, current, new, repeated)
+        except AuthError as exc:
+            return page(request, "password.html", status_code=422, title="Mon mot de passe", error=str(exc))
+    response = RedirectResponse("/connexion?ok=password-changed", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response

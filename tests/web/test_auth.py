@@ -15,6 +15,7 @@ import pytest
 from regie_chaleur.db.database import Database
 from regie_chaleur.web.security import (
     FREE_FAILURES_PER_PAIR,
+    AuthError,
     TooManyAttemptsError,
     authenticate,
     required_wait,
@@ -175,6 +176,19 @@ def test_users_create_command(db: Database) -> None:
     with psycopg.connect(db.url) as conn:
         stored = conn.execute("SELECT password_hash FROM users WHERE login = 'premiere.admin'").fetchone()
     assert stored is not None and stored[0].startswith("$argon2id$")
+    made_token = cli("users", "token", "premiere.admin", "--name", "supervision", "--days", "30", env=env)
+    assert made_token.returncode == 0 and made_token.stdout.startswith("rc_"), made_token.stderr
+    too_long = cli("users", "token", "premiere.admin", "--name", "x", "--days", "9999", env=env)
+    assert too_long.returncode == 2 and "de 1 à 730 jours" in too_long.stderr
+    tokens = cli("users", "tokens", env=env)
+    assert "supervision" in tokens.stdout and "actif" in tokens.stdout
+    assert made_token.stdout.strip() not in tokens.stdout  # never the value again
+    token_id = tokens.stdout.split()[0]
+    assert cli("users", "revoke-token", token_id, "--as", "premiere.admin", env=env).returncode == 0
+    assert "révoqué" in cli("users", "tokens", "premiere.admin", env=env).stdout
+    assert cli("users", "revoke-token", token_id, env=env).returncode == 2  # already revoked
+    assert cli("users", "role", "premiere.admin", "--role", "billing", "--as", "quelqu-un", env=env).returncode == 0
+    assert "billing" in cli("users", "list", env=env).stdout
 
 
 @pytest.mark.parametrize(("trusted", "seen_ip", "secure"), [("127.0.0.1", "198.51.100.7", True),
@@ -194,3 +208,62 @@ def test_forwarded_headers_only_from_trusted_proxies(db: Database, trusted: str,
         client.post("/connexion", data={"login": "personne", "password": "faux", "login_token": token.group(1)})
     with db.pool.connection() as conn:
         assert conn.execute("SELECT ip FROM login_attempts WHERE login = 'personne'").fetchone() == (seen_ip,)
+
+
+def test_tokens_expire_and_are_revoked_one_by_one(site: tuple[Database, str]) -> None:
+    db, base = site
+    from regie_chaleur.web.accounts import issue_token, list_tokens, revoke_token
+
+    with db.pool.connection() as conn:
+        first = issue_token(conn, "operatrice", "supervision", 30, actor="administratrice")
+        second = issue_token(conn, "operatrice", "tableur", 365, actor="administratrice")
+        with pytest.raises(AuthError, match="de 1 à 730 jours"):
+            issue_token(conn, "operatrice", "trop long", 5000, actor="administratrice")
+    with httpx.Client(base_url=base) as http:
+        for value in (first, second):
+            assert http.get("/api/v1/alarms", headers={"Authorization": f"Bearer {value}"}).status_code == 200
+    with db.pool.connection() as conn:
+        tokens = {t.name: t for t in list_tokens(conn, "operatrice")}
+        assert tokens["supervision"].state == "actif" and tokens["supervision"].prefix == first[:10]
+        revoke_token(conn, tokens["supervision"].id, actor="administratrice")
+        conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 minute' WHERE name = 'tableur'")
+        states = {t.name: (t.state, t.revoked_by) for t in list_tokens(conn, "operatrice")}
+        assert states == {"supervision": ("révoqué", "administratrice"), "tableur": ("expiré", None)}
+    with httpx.Client(base_url=base) as http:
+        for value in (first, second):
+            assert http.get("/api/v1/alarms", headers={"Authorization": f"Bearer {value}"}).status_code == 401
+
+
+def test_password_change_reset_and_role_change(site: tuple[Database, str]) -> None:
+    db, base = site
+    with closing(signed_in(base, "operatrice")) as client:
+        wrong = client.post("/compte/mot-de-passe", data={"current": "pas le bon", "new": "x" * 14,
+                                                          "repeated": "x" * 14})
+        assert wrong.status_code == 422 and "mot de passe actuel incorrect" in wrong.text
+        done = client.post("/compte/mot-de-passe", data={"current": PASSWORD, "new": "un autre mot de passe",
+                                                         "repeated": "un autre mot de passe"})
+        assert done.status_code == 303
+        assert client.get("/exploitation").status_code == 303  # the session is closed
+    with closing(signed_in(base, "operatrice", "un autre mot de passe")):
+        pass
+    with closing(signed_in(base, "administratrice")) as admin:
+        users = dict(conn_row for conn_row in _users(db))
+        reset = admin.post(f"/admin/comptes/{users['operatrice']}/mot-de-passe", data={"password": "court"})
+        assert reset.status_code == 422 and "12 caractères" in reset.text
+        assert admin.post(f"/admin/comptes/{users['operatrice']}/mot-de-passe",
+                          data={"password": "remis par l'admin"}).status_code == 303
+        role = admin.post(f"/admin/comptes/{users['operatrice']}/role", data={"role": "billing"})
+        assert role.status_code == 303
+        self_demotion = admin.post(f"/admin/comptes/{users['administratrice']}/role", data={"role": "operator"})
+        assert self_demotion.status_code == 422 and "propre rôle" in self_demotion.text
+    with closing(signed_in(base, "operatrice", "remis par l'admin")) as moved:
+        assert moved.get("/facturation").status_code == 200 and moved.get("/exploitation").status_code == 403
+    with db.pool.connection() as conn:
+        actions = [r[0] for r in conn.execute("SELECT action FROM audit_log WHERE action IN ('password_changed', "
+                                              "'password_reset', 'role_changed') ORDER BY id")]
+    assert actions == ["password_changed", "password_reset", "role_changed"]
+
+
+def _users(db: Database) -> list[tuple[str, int]]:
+    with db.pool.connection() as conn:
+        return [(r[0], int(r[1])) for r in conn.execute("SELECT login, id FROM users")]

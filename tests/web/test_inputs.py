@@ -92,13 +92,18 @@ def test_oversized_bodies_are_413(db: Database) -> None:
 def test_a_500_carries_the_security_headers(db: Database) -> None:
     app: FastAPI = create_app(db)
 
-    @app.get("/api/v1/essai-panne")
+    @app.post("/api/v1/essai-panne")
     def boom() -> None:
         raise RuntimeError("panne simulée")
 
     with serve(app) as base:
-        answer = httpx.get(base + "/api/v1/essai-panne", headers=bearer(db, "admin"), timeout=30)
+        answer = httpx.post(base + "/api/v1/essai-panne", headers=bearer(db, "admin"), timeout=30)
+        refused = httpx.post(base + "/connexion", data={"login": "a\x00"}, timeout=30)
     assert answer.status_code == 500 and answer.json() == {"detail": "erreur interne"} and _secured(answer)
+    assert refused.status_code == 400
+    with db.pool.connection() as conn:  # failed and refused writes are in the audit log too
+        logged = conn.execute("SELECT path, status FROM audit_log WHERE action = 'write' ORDER BY id").fetchall()
+    assert ("/api/v1/essai-panne", 500) in logged and ("/connexion", 400) in logged
 
 
 def test_private_answers_are_never_cached(site: tuple[Database, str]) -> None:

@@ -30,6 +30,7 @@ AREAS: list[tuple[str, set[str]]] = [
     ("/facturation", {"admin", "billing"}),
     ("/espace", {"subscriber"}),
     ("/admin/", {"admin"}),
+    ("/compte/", {"admin", "operator", "billing", "subscriber"}),  # one's own account
 ]
 # path parameters: objects that do not exist, so that an admitted request reads or changes nothing
 PARAMS = {"kind": "pdf", "part": "journal", "action": "acquitter", "number": "F-INCONNUE", "code": "INCONNU"}
