@@ -24,6 +24,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import record, scratch_database, table
+from regie_chaleur.db.database import configure_session
 from regie_chaleur.operations.alarms import evaluate_alarms
 from regie_chaleur.operations.kpis import network_balance, substation_series
 from regie_chaleur.operations.live import substation_statuses
@@ -104,6 +105,7 @@ def main() -> None:
         load_s = time.perf_counter() - started
         print(f"  {raw_rows:,} rows in {load_s:.0f} s", flush=True)
         with psycopg.connect(url, autocommit=True) as conn:
+            configure_session(conn)  # as the application's connections are
             conn.execute("VACUUM ANALYZE substation_samples")
             started = time.perf_counter()
             month = start

@@ -48,3 +48,21 @@ def test_every_referenced_file_exists_and_commands_are_real() -> None:
         command = service.get("command")
         if command and service.get("image", "").startswith("regie-chaleur"):
             assert command[0] in subcommands, f"{name}: unknown command {command[0]}"
+
+
+def test_services_reach_the_database_as_the_application_role_behind_tls() -> None:
+    doc = yaml.safe_load(COMPOSE.read_text())
+    services = doc["services"]
+    for name, service in services.items():
+        url = service.get("environment", {}).get("REGIE_DATABASE_URL", "")
+        if service.get("image", "").startswith("regie-chaleur") and name != "migrate":
+            assert url.startswith("postgresql://regie_app:"), f"{name} connects as {url.split('@')[0]}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).is_file(), f"{name}: missing {source}"
+    assert services["migrate"]["command"] == ["db", "migrate", "--app-role", "regie_app"]
+    assert "ports" not in services["api"]  # only the proxy is published
+    assert services["proxy"]["ports"] == ["80:80", "443:443"]
+    caddy = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert "reverse_proxy api:8000" in caddy and "Strict-Transport-Security" in caddy

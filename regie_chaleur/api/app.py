@@ -110,6 +110,8 @@ def add_middlewares(app: FastAPI, max_body_bytes: int) -> None:
             response.headers.setdefault(name, value)
         if not request.url.path.startswith("/static/"):  # pages, data and documents are private: never cached
             response.headers.setdefault("Cache-Control", "no-store")
+        if request.url.scheme == "https":  # behind the TLS proxy (a trusted X-Forwarded-Proto): HTTPS only
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path != "/connexion":
             principal = getattr(request.state, "principal", None)
             audit_write(db_of(request), principal.login if principal else "anonyme", request.method,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, date
 from pathlib import Path
@@ -22,7 +23,15 @@ def register(sub: Subparsers) -> None:
     config.add_parser("show", help="print the effective settings, secrets masked").set_defaults(handler=cmd_config_show)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
-    db.add_parser("migrate", help="apply pending migrations").set_defaults(handler=cmd_db_migrate)
+    migrate_cmd = db.add_parser("migrate", help="apply pending migrations (as the tables' owner)")
+    migrate_cmd.add_argument("--app-role", help="then grant this application role its privileges (db app-role)")
+    migrate_cmd.set_defaults(handler=cmd_db_migrate)
+    app_role = db.add_parser("app-role", help="create or update the application's database role: data, no "
+                             "ownership, no TRUNCATE, no trigger changes, append-only audit (run as the owner)")
+    app_role.add_argument("role")
+    app_role.add_argument("--password-stdin", action="store_true",
+                          help="read its password from standard input (else REGIE_APP_ROLE_PASSWORD, if set)")
+    app_role.set_defaults(handler=cmd_db_app_role)
     db.add_parser("status", help="list migrations and the TimescaleDB mode").set_defaults(handler=cmd_db_status)
     retention = db.add_parser("retention", help="keep a time-series table's raw rows this many days")
     retention.add_argument("table", choices=("substation_samples", "device_samples"))
@@ -59,11 +68,35 @@ def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
         with connect(url) as conn:
             caps = detect_capabilities(conn, settings.timescaledb)
             applied = migrate(conn, caps)
+            if args.app_role:
+                from regie_chaleur.db.roles import grant_app_role
+
+                grant_app_role(conn, args.app_role, os.environ.get("REGIE_APP_ROLE_PASSWORD") or None)
         print(f"TimescaleDB mode: {caps.mode}")
         print(f"applied {len(applied)} migration(s): " + (", ".join(applied) if applied else "schema is current"))
+        if args.app_role:
+            print(f"application role {args.app_role}: privileges granted")
     finally:
         if embedded is not None:
             embedded.stop()
+    return 0
+
+
+def cmd_db_app_role(args: argparse.Namespace, settings: Settings) -> int:
+    from regie_chaleur.db.database import connect, resolve_url
+    from regie_chaleur.db.roles import grant_app_role
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else \
+        os.environ.get("REGIE_APP_ROLE_PASSWORD") or None
+    url, embedded = resolve_url(settings)
+    try:
+        with connect(url) as conn:
+            created = grant_app_role(conn, args.role, password)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print(f"application role {args.role} {'created' if created else 'updated'}: data read and written, no "
+          "ownership, no TRUNCATE, no trigger changes, audit append-only")
     return 0
 
 

@@ -15,6 +15,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +40,10 @@ class AlarmStateError(Exception):
 class Observation:
     key: Key
     value: float | None
-    detail: str = ""
+    detail: str | Callable[[], str] = ""  # French; a callable is only called when an alarm is raised
+
+    def message(self) -> str:
+        return self.detail() if callable(self.detail) else self.detail
 
 
 @dataclass(frozen=True)
@@ -81,14 +85,20 @@ def _recent_metrics_sql(window_min: int) -> str:
     """
 
 
+#: each device's last answer and last good reading: the last hour in one scan, further back (two days)
+#: an index probe per device silent or invalid for longer; bounds as values (chunks excluded when planned)
 LAST_SQL = f"""
-SELECT d.id, d.substation_id, a.time, g.time
-FROM devices d
+WITH seen AS MATERIALIZED (
+    SELECT s.device_id, max(s.time) FILTER (WHERE {ANSWERED}) AS answer, max(s.time) FILTER (WHERE {GOOD}) AS good
+    FROM substation_samples s WHERE s.time > %(hour_ago)s AND s.time <= %(now)s GROUP BY s.device_id
+)
+SELECT d.id, d.substation_id, coalesce(n.answer, a.time), coalesce(n.good, g.time)
+FROM devices d LEFT JOIN seen n ON n.device_id = d.id
 LEFT JOIN LATERAL (SELECT s.time FROM substation_samples s
-                   WHERE s.device_id = d.id AND s.time <= %(now)s AND s.time > %(now)s - interval '2 days'
+                   WHERE n.answer IS NULL AND s.device_id = d.id AND s.time <= %(hour_ago)s AND s.time > %(since)s
                      AND {ANSWERED} ORDER BY s.time DESC LIMIT 1) a ON true
 LEFT JOIN LATERAL (SELECT s.time FROM substation_samples s
-                   WHERE s.device_id = d.id AND s.time <= %(now)s AND s.time > %(now)s - interval '2 days'
+                   WHERE n.good IS NULL AND s.device_id = d.id AND s.time <= %(hour_ago)s AND s.time > %(since)s
                      AND {GOOD} ORDER BY s.time DESC LIMIT 1) g ON true
 WHERE d.enabled AND d.substation_id IS NOT NULL
 """
@@ -126,24 +136,31 @@ def observe(conn: psycopg.Connection, now: datetime,
         p_ret = params_for("return_too_high", overrides, sub_id)
         loaded = power is not None and power >= float(p_ret["min_power_kw"])
         obs.append(Observation((*key, "return_too_high"), t_ret if loaded and t_ret is not None else None,
-                               f"{labels.measure('t_return_primary', t_ret)} en moyenne sur une heure "
-                               f"(seuil {labels.limit('t_return_primary', float(p_ret['raise_at']))})"
-                               if t_ret is not None else ""))
+                               partial(_hourly_detail, "t_return_primary", t_ret, float(p_ret["raise_at"]))))
         delta = t_sup - t_ret if t_sup is not None and t_ret is not None else None
         p_dt = params_for("delta_t_too_low", overrides, sub_id)
-        dt_limit = labels.limit("delta_t", float(p_dt["raise_at"]))
         obs.append(Observation((*key, "delta_t_too_low"), delta if loaded else None,
-                               f"{labels.measure('delta_t', delta)} en moyenne sur une heure (seuil {dt_limit})"
-                               if delta is not None else ""))
+                               partial(_hourly_detail, "delta_t", delta, float(p_dt["raise_at"]))))
         if device_id in subscribed and power is not None:
             kw = float(subscribed[device_id])
             obs.append(Observation((*key, "power_above_subscribed"), power / kw,
-                                   f"{labels.measure('power', power)} en moyenne sur une heure pour "
-                                   f"{labels.quantity(kw, 'kW', 0)} souscrits"))
+                                   partial(_power_detail, power, kw)))
         if sub_id is not None:
             night.setdefault(sub_id, []).append((flow, valve))
     obs += _night_flow(night, now, overrides)
     return obs
+
+
+def _hourly_detail(quantity: str, value: float | None, limit: float) -> str:
+    """« 72,4 °C en moyenne sur une heure (seuil 70 °C) » (French, for the alarm's message)."""
+    if value is None:
+        return ""
+    return f"{labels.measure(quantity, value)} en moyenne sur une heure (seuil {labels.limit(quantity, limit)})"
+
+
+def _power_detail(power: float, subscribed_kw: float) -> str:
+    return (f"{labels.measure('power', power)} en moyenne sur une heure pour "
+            f"{labels.quantity(subscribed_kw, 'kW', 0)} souscrits")
 
 
 def _communication(conn: psycopg.Connection, now: datetime,
@@ -151,7 +168,8 @@ def _communication(conn: psycopg.Connection, now: datetime,
     """``comm_lost`` (no answer at all) and ``invalid_data`` (answers, but no valid value), per device,
     in poll intervals since the last answer and since the last good reading."""
     out = []
-    for device_id, substation_id, last_answer, last_good in conn.execute(LAST_SQL, {"now": now}):
+    bounds = {"now": now, "hour_ago": now - timedelta(hours=1), "since": now - timedelta(seconds=NEVER_S)}
+    for device_id, substation_id, last_answer, last_good in conn.execute(LAST_SQL, bounds):
         lost = params_for("comm_lost", overrides, substation_id)
         interval = float(lost["interval_s"])
         silent = (now - last_answer).total_seconds() if last_answer else NEVER_S
@@ -251,6 +269,7 @@ def apply_observations(conn: psycopg.Connection, observations: list[Observation]
     raised: list[int] = []
     cleared: list[int] = []
     new_alarms: list[dict[str, Any]] = []
+    still: list[tuple[int | None, float | None]] = []  # alarms still true: one statement for all of them
     with conn.transaction(), conn.cursor() as cur:
         for o in observations:
             sub_id, _device_id, rule_name = o.key
@@ -261,7 +280,7 @@ def apply_observations(conn: psycopg.Connection, observations: list[Observation]
             active = alarm_id is not None
             now_active = threshold.next_state(active, o.value)
             if not active and now_active:
-                message = f"{rule.label} : {o.detail}".strip(" :")
+                message = f"{rule.label} : {o.message()}".strip(" :")
                 alarm_row = cur.execute(
                     """INSERT INTO alarms (substation_id, device_id, rule, severity, state, message, value,
                            threshold, raised_at, last_seen_at)
@@ -275,13 +294,17 @@ def apply_observations(conn: psycopg.Connection, observations: list[Observation]
                                    "message": message, "substation_id": sub_id, "device_id": o.key[1],
                                    "value": o.value, "raised_at": now.isoformat()})
             elif active and now_active:
-                cur.execute("UPDATE alarms SET last_seen_at = %s, value = %s WHERE id = %s", (now, o.value, alarm_id))
+                still.append((alarm_id, o.value))
             elif active and not now_active:
                 cur.execute("UPDATE alarms SET state = 'cleared', cleared_at = %s, cleared_by = 'system' WHERE id = %s",
                             (now, alarm_id))
                 cur.execute("INSERT INTO alarm_events (alarm_id, at, event, by_whom, comment) "
                             "VALUES (%s, %s, 'cleared', 'system', 'condition disparue')", (alarm_id, now))
                 cleared.append(int(alarm_id))  # type: ignore[arg-type]
+        if still:
+            cur.execute("UPDATE alarms a SET last_seen_at = %s, value = u.value FROM unnest(%s::bigint[], "
+                        "%s::float8[]) AS u(id, value) WHERE a.id = u.id",
+                        (now, [i for i, _ in still], [v for _, v in still]))
     if notify is not None and new_alarms:
         subs: dict[int, str] = dict(conn.execute("SELECT id, code FROM substations").fetchall())
         devs: dict[int, str] = dict(conn.execute("SELECT id, code FROM devices").fetchall())

@@ -190,28 +190,29 @@ class NetworkBalance:
 def network_balance(conn: psycopg.Connection, first: date, last: date, network: str | None = None) -> NetworkBalance:
     """Production versus the sum of deliveries over Europe/Paris days first..last, of one network or all."""
     lo, hi = paris_day_bounds(first, last)
-    params = {"lo": lo, "hi": hi, "net": network}
+    params = {"first": first, "last": last, "lo": lo, "hi": hi, "net": network}
+    # energies and the flow-weighted return from the daily rollup (a row per device and day), the peak
+    # from the hourly one for the delivery points' devices only
     row = conn.execute(
         """SELECT
-             coalesce(sum(e.energy_kwh) FILTER (WHERE d.plant_id IS NOT NULL), 0),
-             coalesce(sum(e.energy_kwh) FILTER (WHERE dp.id IS NOT NULL), 0)
-           FROM energy_hourly e JOIN devices d ON d.id = e.device_id
+             coalesce(sum(dd.energy_kwh) FILTER (WHERE d.plant_id IS NOT NULL), 0),
+             coalesce(sum(dd.energy_kwh) FILTER (WHERE dp.id IS NOT NULL), 0),
+             sum(dd.flow_x_return) FILTER (WHERE d.substation_id IS NOT NULL)
+               / nullif(sum(dd.flow_for_return) FILTER (WHERE d.substation_id IS NOT NULL), 0)
+           FROM substation_daily dd JOIN devices d ON d.id = dd.device_id
            LEFT JOIN meters m ON m.device_id = d.id LEFT JOIN delivery_points dp ON dp.meter_id = m.id
            LEFT JOIN substations s ON s.id = d.substation_id LEFT JOIN plants p ON p.id = d.plant_id
-           WHERE e.bucket >= %(lo)s AND e.bucket < %(hi)s
+           WHERE dd.day >= %(first)s AND dd.day <= %(last)s
              AND (%(net)s::text IS NULL OR coalesce(s.network, p.network) = %(net)s)""", params).fetchone()
-    fw = conn.execute(
-        """SELECT sum(h.flow_x_return) / nullif(sum(h.flow_for_return), 0),
-                  (SELECT max(total) FROM (SELECT sum(h2.power_avg) AS total FROM substation_hourly h2
-                     JOIN devices d2 ON d2.id = h2.device_id JOIN meters m2 ON m2.device_id = d2.id
-                     JOIN delivery_points dp2 ON dp2.meter_id = m2.id JOIN substations s2 ON s2.id = d2.substation_id
-                     WHERE h2.bucket >= %(lo)s AND h2.bucket < %(hi)s
-                       AND (%(net)s::text IS NULL OR s2.network = %(net)s) GROUP BY h2.bucket) peaks)
-           FROM substation_hourly h JOIN devices d ON d.id = h.device_id JOIN substations s ON s.id = d.substation_id
-           WHERE h.bucket >= %(lo)s AND h.bucket < %(hi)s AND (%(net)s::text IS NULL OR s.network = %(net)s)""",
-        params).fetchone()
-    production, deliveries = (float(x) / 1000 for x in row) if row else (0.0, 0.0)
+    peak = conn.execute(
+        """SELECT max(total) FROM (SELECT sum(h.power_avg) AS total FROM substation_hourly h
+             WHERE h.bucket >= %(lo)s AND h.bucket < %(hi)s AND h.device_id = ANY(ARRAY(
+               SELECT m.device_id FROM delivery_points dp JOIN meters m ON m.id = dp.meter_id
+               JOIN substations s ON s.id = dp.substation_id
+               WHERE m.device_id IS NOT NULL AND (%(net)s::text IS NULL OR s.network = %(net)s)))
+             GROUP BY h.bucket) peaks""", params).fetchone()
+    production, deliveries = (float(row[0]) / 1000, float(row[1]) / 1000) if row else (0.0, 0.0)
     losses = production - deliveries
     return NetworkBalance(first, last, production, deliveries, losses,
                           100 * losses / production if production else None,
-                          as_float(fw[0]) if fw else None, as_float(fw[1]) if fw else None)
+                          as_float(row[2]) if row else None, as_float(peak[0]) if peak else None)

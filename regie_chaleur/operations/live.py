@@ -22,7 +22,7 @@ never as current, and left out of the network's totals.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -30,6 +30,8 @@ import psycopg
 from regie_chaleur.operations.rules import QUALITY_COLUMNS, params_for, read_overrides
 
 Status = Literal["online", "offline", "invalid", "alarm"]
+RECENT = timedelta(hours=1)  # read in one scan for the whole page
+LOOKBACK = timedelta(days=2)  # how far back a device's last answer and last good reading are looked for
 VALUE_SPAN = "2 minutes"  # a device's blocks are read within one poll interval of each other
 ANSWERED = f"LEAST({', '.join(QUALITY_COLUMNS)}) < 5"  # LEAST ignores NULLs: any value not a comm error
 GOOD = f"LEAST({', '.join(QUALITY_COLUMNS)}) = 0"  # at least one good value
@@ -57,36 +59,61 @@ class SubstationStatus:
         return (now - self.last_seen).total_seconds() if self.last_seen else None
 
 
+RECENT_COLUMNS = ", ".join(f"s.{c}" for c in dict.fromkeys((
+    "device_id", "time", "t_supply_primary", "t_return_primary", "power", "flow", *QUALITY_COLUMNS)))
+VALUES = """avg(s.t_supply_primary) FILTER (WHERE s.t_supply_primary_q = 0) AS t_sup,
+               avg(s.t_return_primary) FILTER (WHERE s.t_return_primary_q = 0) AS t_ret,
+               avg(s.power) FILTER (WHERE s.power_q = 0) AS power,
+               avg(s.flow) FILTER (WHERE s.flow_q = 0) AS flow"""
+#: the last hour in one scan (what almost every device has); a device silent or invalid for longer is
+#: looked up further back (two days) with an index probe of its own. Bounds are passed as values, so
+#: that the planner excludes the chunks outside them at plan time.
 STATUS_SQL = f"""
 WITH page AS (
     SELECT id, code, name, network FROM substations
     WHERE (%(code)s::text IS NULL AND (code ILIKE %(p)s OR name ILIKE %(p)s)) OR code = %(code)s
     ORDER BY code LIMIT %(limit)s OFFSET %(offset)s
-), probe AS (
-    SELECT d.substation_id, d.id AS device_id, a.time AS last_answer, g.time AS last_good
-    FROM page JOIN devices d ON d.substation_id = page.id AND d.enabled
+), fleet AS MATERIALIZED (
+    SELECT d.substation_id, d.id AS device_id FROM page JOIN devices d ON d.substation_id = page.id AND d.enabled
+), recent AS MATERIALIZED (
+    SELECT {RECENT_COLUMNS} FROM fleet f JOIN substation_samples s ON s.device_id = f.device_id
+    WHERE s.time > %(hour_ago)s AND s.time <= %(now)s
+), seen AS MATERIALIZED (
+    SELECT s.device_id, max(s.time) FILTER (WHERE {ANSWERED}) AS last_answer,
+           max(s.time) FILTER (WHERE {GOOD}) AS last_good
+    FROM recent s GROUP BY s.device_id
+), probe AS MATERIALIZED (
+    SELECT f.substation_id, f.device_id, coalesce(n.last_answer, a.time) AS last_answer,
+           coalesce(n.last_good, g.time) AS last_good, n.last_good IS NOT NULL AS good_recently
+    FROM fleet f LEFT JOIN seen n ON n.device_id = f.device_id
     LEFT JOIN LATERAL (SELECT s.time FROM substation_samples s
-                       WHERE s.device_id = d.id AND s.time <= %(now)s AND s.time > %(now)s - interval '2 days'
-                         AND {ANSWERED} ORDER BY s.time DESC LIMIT 1) a ON true
+                       WHERE n.last_answer IS NULL AND s.device_id = f.device_id AND s.time <= %(hour_ago)s
+                         AND s.time > %(since)s AND {ANSWERED} ORDER BY s.time DESC LIMIT 1) a ON true
     LEFT JOIN LATERAL (SELECT s.time FROM substation_samples s
-                       WHERE s.device_id = d.id AND s.time <= %(now)s AND s.time > %(now)s - interval '2 days'
-                         AND {GOOD} ORDER BY s.time DESC LIMIT 1) g ON true
-), per_device AS (
-    SELECT p.substation_id, p.device_id, p.last_answer, p.last_good,
-           avg(s.t_supply_primary) FILTER (WHERE s.t_supply_primary_q = 0) AS t_sup,
-           avg(s.t_return_primary) FILTER (WHERE s.t_return_primary_q = 0) AS t_ret,
-           avg(s.power) FILTER (WHERE s.power_q = 0) AS power,
-           avg(s.flow) FILTER (WHERE s.flow_q = 0) AS flow
-    FROM probe p LEFT JOIN substation_samples s ON s.device_id = p.device_id
-         AND s.time > p.last_good - interval '{VALUE_SPAN}' AND s.time <= p.last_good
-    GROUP BY p.substation_id, p.device_id, p.last_answer, p.last_good
+                       WHERE n.last_good IS NULL AND s.device_id = f.device_id AND s.time <= %(hour_ago)s
+                         AND s.time > %(since)s AND {GOOD} ORDER BY s.time DESC LIMIT 1) g ON true
+), per_device AS MATERIALIZED (  -- the values around each device's last good reading
+    SELECT p.substation_id, p.device_id, p.last_answer, p.last_good, w.t_sup, w.t_ret, w.power, w.flow
+    FROM probe p LEFT JOIN (
+        SELECT s.device_id, {VALUES} FROM recent s JOIN seen n ON n.device_id = s.device_id
+        WHERE s.time > n.last_good - interval '{VALUE_SPAN}' AND s.time <= n.last_good GROUP BY s.device_id
+    ) w ON w.device_id = p.device_id AND p.good_recently
+    UNION ALL
+    SELECT p.substation_id, p.device_id, p.last_answer, p.last_good, w.t_sup, w.t_ret, w.power, w.flow
+    FROM probe p JOIN LATERAL (
+        SELECT {VALUES} FROM substation_samples s
+        WHERE s.device_id = p.device_id AND s.time > p.last_good - interval '{VALUE_SPAN}' AND s.time <= p.last_good
+          AND s.time > %(since)s - interval '{VALUE_SPAN}' AND s.time <= %(hour_ago)s) w ON true
+    WHERE NOT p.good_recently AND p.last_good IS NOT NULL
 )
 SELECT page.id, page.code, page.name, page.network, max(v.last_answer), max(v.last_good),
        avg(v.t_sup), sum(v.t_ret * v.flow) / nullif(sum(v.flow) FILTER (WHERE v.t_ret IS NOT NULL), 0),
-       avg(v.t_ret), sum(v.power),
-       (SELECT sum(subscribed_power_kw) FROM delivery_points dp WHERE dp.substation_id = page.id),
-       (SELECT count(*) FROM alarms a WHERE a.substation_id = page.id AND a.state <> 'cleared')
+       avg(v.t_ret), sum(v.power), max(dps.subscribed), coalesce(max(al.open), 0)
 FROM page LEFT JOIN per_device v ON v.substation_id = page.id
+LEFT JOIN (SELECT substation_id, sum(subscribed_power_kw) AS subscribed FROM delivery_points GROUP BY 1) dps
+       ON dps.substation_id = page.id
+LEFT JOIN (SELECT substation_id, count(*) AS open FROM alarms WHERE state <> 'cleared' GROUP BY 1) al
+       ON al.substation_id = page.id
 GROUP BY page.id, page.code, page.name, page.network ORDER BY page.code
 """
 
@@ -104,11 +131,12 @@ def substation_statuses(conn: psycopg.Connection, now: datetime, limit: int = 10
     total_row = conn.execute("SELECT count(*) FROM substations WHERE (%(code)s::text IS NULL AND "
                              "(code ILIKE %(p)s OR name ILIKE %(p)s)) OR code = %(code)s",
                              {"p": pattern, "code": code}).fetchone()
-    rows = conn.execute(STATUS_SQL, {"p": pattern, "code": code, "limit": limit, "offset": offset,
-                                     "now": now}).fetchall()
+    rows = conn.execute(STATUS_SQL, {"p": pattern, "code": code, "limit": limit, "offset": offset, "now": now,
+                                     "hour_ago": now - RECENT, "since": now - LOOKBACK}).fetchall()
     out = []
+    fleet_wide = params_for("comm_lost", overrides, None)
     for sub_id, code, name, network, answer, good, t_sup, t_ret_fw, t_ret, power, subscribed, alarms in rows:
-        p = params_for("comm_lost", overrides, sub_id)
+        p = params_for("comm_lost", overrides, sub_id) if (sub_id, "comm_lost") in overrides else fleet_wide
         after = float(p["raise_at"]) * float(p["interval_s"])
         t_return = t_ret_fw if t_ret_fw is not None else t_ret
         out.append(SubstationStatus(

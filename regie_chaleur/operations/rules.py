@@ -64,16 +64,33 @@ RULES: dict[str, Rule] = {r.name: r for r in (
 )}
 
 
-def read_overrides(conn: psycopg.Connection) -> dict[tuple[int | None, str], dict[str, Any]]:
+class Overrides(dict[tuple[int | None, str], dict[str, Any]]):
+    """The ``alarm_thresholds`` rows, (substation id or None, rule) -> parameters, with the parameters
+    they give remembered: a pass asks for them thousands of times."""
+
+    def __init__(self, rows: Any = ()) -> None:
+        super().__init__(rows)
+        self.memo: dict[tuple[str, int | None], dict[str, Any]] = {}
+
+
+def read_overrides(conn: psycopg.Connection) -> Overrides:
     """The ``alarm_thresholds`` rows: (substation id or None, rule) -> parameters."""
-    return {(r[0], r[1]): r[2] for r in conn.execute("SELECT substation_id, rule, params FROM alarm_thresholds")}
+    rows = conn.execute("SELECT substation_id, rule, params FROM alarm_thresholds")
+    return Overrides({(r[0], r[1]): r[2] for r in rows})
 
 
 def params_for(rule: str, overrides: dict[tuple[int | None, str], dict[str, Any]], substation_id: int | None
                ) -> dict[str, Any]:
-    """A rule's parameters for one substation: defaults, then the global row, then the substation's."""
+    """A rule's parameters for one substation: defaults, then the global row, then the substation's (a
+    shared dictionary: read it, never change it)."""
+    own = substation_id if substation_id is not None and (substation_id, rule) in overrides else None
+    memo = overrides.memo if isinstance(overrides, Overrides) else None
+    if memo is not None and (rule, own) in memo:
+        return memo[(rule, own)]
     out = dict(RULES[rule].defaults)
     out.update(overrides.get((None, rule), {}))
-    if substation_id is not None:
-        out.update(overrides.get((substation_id, rule), {}))
+    if own is not None:
+        out.update(overrides.get((own, rule), {}))
+    if memo is not None:
+        memo[(rule, own)] = out
     return out

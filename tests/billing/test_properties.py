@@ -105,12 +105,12 @@ def test_concurrent_runs_of_other_months_interleave_without_gaps(conn: psycopg.C
 
 @pytest.fixture
 def app_role_url(db: Database) -> Iterator[str]:
-    """A login role with the application's privileges (read and write rows) that owns nothing."""
+    """The application's login role as ``regie-chaleur db app-role`` makes it (it owns nothing)."""
+    from regie_chaleur.db.roles import grant_app_role
+
     role = f"regie_app_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(db.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(
-            sql.Identifier(role)))
+        grant_app_role(conn, role)
     params = conninfo_to_dict(db.url)
     yield make_conninfo(**{**params, "user": role})  # type: ignore[arg-type]
     with psycopg.connect(db.url, autocommit=True) as conn:

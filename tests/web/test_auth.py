@@ -202,6 +202,7 @@ def test_forwarded_headers_only_from_trusted_proxies(db: Database, trusted: str,
             httpx.Client(base_url=base, follow_redirects=False, headers=forwarded) as client:
         form = client.get("/connexion")
         assert ("secure" in form.headers["set-cookie"].lower()) is secure
+        assert ("strict-transport-security" in form.headers) is secure  # HSTS behind the TLS proxy only
         token = re.search(r'name="login_token" value="([^"]+)"', form.text)
         assert token is not None
         client.cookies.set("regie_login", token.group(1))
