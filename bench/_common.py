@@ -58,9 +58,19 @@ def record(name: str, title: str, body: str, data: dict[str, Any]) -> None:
 
 
 @contextmanager
-def scratch_database(prefix: str) -> Iterator[str]:
-    """A fresh database on REGIE_BENCH_DATABASE_URL (default: local PostgreSQL), dropped afterwards."""
+def scratch_database(prefix: str, keep: str | None = None) -> Iterator[str]:
+    """A fresh database on REGIE_BENCH_DATABASE_URL (default: local PostgreSQL), dropped afterwards.
+
+    With ``keep``, the database of that name instead: created when missing, never dropped (to measure
+    again on data an earlier run loaded).
+    """
     admin = os.environ.get("REGIE_BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
+    if keep:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (keep,)).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(keep)))
+        yield make_conninfo(admin, dbname=keep)
+        return
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -78,43 +78,80 @@ RAW_YEAR = """SELECT (time AT TIME ZONE 'Europe/Paris')::date, avg(t_supply_prim
               GROUP BY 1 ORDER BY 1"""
 
 
+def load_year(url: str, env: dict[str, str], tmp: str, substations: int, start: datetime,
+              end: datetime) -> tuple[int, float, float]:
+    """Import the fleet, load its year of 10-minute rows and build the rollups: rows, load s, rollup s."""
+    inventory = Path(tmp) / "fleet.yaml"
+    inventory.write_text(fleet_inventory(fleet_specs(substations, with_controllers=False)))
+    subprocess.run([*CLI, "network", "import", str(inventory)], env=env, check=True, capture_output=True)
+    print(f"loading {(end - start).days} days × {substations} substations at 10 min...", flush=True)
+    started = time.perf_counter()
+    parts = 2
+    with multiprocessing.get_context("spawn").Pool(parts) as pool:
+        raw_rows = sum(pool.starmap(load_part, [(url, substations, i, parts, start, end) for i in range(parts)]))
+    load_s = time.perf_counter() - started
+    print(f"  {raw_rows:,} rows in {load_s:.0f} s", flush=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        configure_session(conn)  # as the application's connections are
+        conn.execute("VACUUM ANALYZE substation_samples")
+        started = time.perf_counter()
+        month = start
+        while month < end:
+            refresh_operations(conn, month, min(end, month + timedelta(days=31)))
+            month += timedelta(days=31)
+        rollup_s = time.perf_counter() - started
+        conn.execute("VACUUM ANALYZE")
+        print(f"  rollups built in {rollup_s:.0f} s", flush=True)
+    return raw_rows, load_s, rollup_s
+
+
+def earlier_run(url: str, substations: int, days: int) -> tuple[datetime, int, float, float] | None:
+    """The end, rows, load and rollup times [s] of a kept run of the same size, if the database holds one."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_operations_run (substations int, days int, "
+                     "end_time timestamptz, raw_rows bigint, load_s float8, rollup_s float8)")
+        row = conn.execute("SELECT end_time, raw_rows, load_s, rollup_s FROM bench_operations_run "
+                           "WHERE substations = %s AND days = %s", (substations, days)).fetchone()
+    return (row[0].astimezone(UTC), row[1], row[2], row[3]) if row else None
+
+
+def remember_run(url: str, substations: int, days: int, end: datetime, raw_rows: int, load_s: float,
+                 rollup_s: float) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM bench_operations_run")
+        conn.execute("INSERT INTO bench_operations_run VALUES (%s, %s, %s, %s, %s, %s)",
+                     (substations, days, end, raw_rows, load_s, rollup_s))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--substations", type=int, default=1000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--keep", metavar="DATABASE",
+                        help="load into this database and keep it; when it already holds a run's data for the same "
+                             "fleet and days, measure on that data again (the load and rollup times are then the "
+                             "earlier run's)")
     args = parser.parse_args()
 
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     end -= timedelta(minutes=end.minute % 10)
-    start = end - timedelta(days=args.days)
-    with tempfile.TemporaryDirectory() as tmp, scratch_database("regie_bench_operations") as url:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database("regie_bench_operations", args.keep) as url:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("REGIE_")}, "REGIE_MODE": "development",
                "REGIE_DATABASE_URL": url, "REGIE_DATA_DIR": tmp}
         subprocess.run([*CLI, "db", "migrate"], env=env, check=True, capture_output=True)
-        inventory = Path(tmp) / "fleet.yaml"
-        inventory.write_text(fleet_inventory(fleet_specs(args.substations, with_controllers=False)))
-        subprocess.run([*CLI, "network", "import", str(inventory)], env=env, check=True, capture_output=True)
-
-        print(f"loading {args.days} days × {args.substations} substations at 10 min...", flush=True)
-        started = time.perf_counter()
-        parts = 2
-        with multiprocessing.get_context("spawn").Pool(parts) as pool:
-            raw_rows = sum(pool.starmap(load_part, [(url, args.substations, i, parts, start, end)
-                                                    for i in range(parts)]))
-        load_s = time.perf_counter() - started
-        print(f"  {raw_rows:,} rows in {load_s:.0f} s", flush=True)
+        kept = earlier_run(url, args.substations, args.days)
+        if kept:
+            end, raw_rows, load_s, rollup_s = kept
+            start = end - timedelta(days=args.days)
+            print(f"measuring again on the data kept in {args.keep} (ending {end:%Y-%m-%d %H:%M} UTC)", flush=True)
+        else:
+            start = end - timedelta(days=args.days)
+            raw_rows, load_s, rollup_s = load_year(url, env, tmp, args.substations, start, end)
+            if args.keep:
+                remember_run(url, args.substations, args.days, end, raw_rows, load_s, rollup_s)
         with psycopg.connect(url, autocommit=True) as conn:
             configure_session(conn)  # as the application's connections are
-            conn.execute("VACUUM ANALYZE substation_samples")
-            started = time.perf_counter()
-            month = start
-            while month < end:
-                refresh_operations(conn, month, min(end, month + timedelta(days=31)))
-                month += timedelta(days=31)
-            rollup_s = time.perf_counter() - started
-            conn.execute("VACUUM ANALYZE")
-            print(f"  rollups built in {rollup_s:.0f} s", flush=True)
             mode = "TimescaleDB" if conn.execute(
                 "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone() else "plain PostgreSQL"
             device = conn.execute("SELECT id FROM devices ORDER BY id LIMIT 1").fetchone()[0]  # type: ignore[index]
@@ -169,7 +206,9 @@ def main() -> None:
     body += (f"\n\nAlarm evaluation pass over the {args.substations} substations: **{alarm_pass_s:.2f} s** "
              f"(median of 3). Data: {raw_rows:,} raw rows ({args.days} days × {args.substations} substations, "
              f"10-minute wide rows from the simulator's physics), loaded in {load_s:.0f} s with the telemetry "
-             f"writer's COPY path (2 processes); rollups built in {rollup_s:.0f} s. Database: {mode}. "
+             f"writer's COPY path (2 processes); rollups built in {rollup_s:.0f} s"
+             f"{' (by an earlier run: these figures were measured again on the data it kept)' if kept else ''}"
+             f". Database: {mode}. "
              f"Raw-row variants compute the same figures without rollups (status from the last hour of raw rows "
              f"in both; the balance and daily series from raw rows instead of the hourly/daily tables).")
     record("operations", "Operations: queries through rollups versus raw rows, alarm pass", body,

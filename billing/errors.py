@@ -74,3 +74,7 @@ EXCEPTION_LABELS = {
 def exception_label(code: str) -> str:
     """A review-list code in French words."""
     return EXCEPTION_LABELS.get(code, code.replace("_", " "))
+
+
+class PesError(BillingError):
+    """A PES V2 file cannot be built or read: what the schema or the data says is wrong."""

@@ -19,10 +19,12 @@ from psycopg import sql
 from billing import fr, identifiers
 from billing.errors import FieldError, NotFoundError, ValidationError
 from billing.money import dec
+from billing.pes import codes
 from billing.runs import audit
 
 SUBSCRIBER_FIELDS = ("code", "name", "siren", "siret", "vat_number", "address_line1", "address_line2", "postcode",
-                     "city", "country", "email", "phone", "public_entity", "chorus_service_code", "chorus_engagement")
+                     "city", "country", "email", "phone", "public_entity", "chorus_service_code", "chorus_engagement",
+                     "helios_category", "helios_legal_nature")
 FREQUENCIES = ("monthly", "quarterly", "yearly")
 PAYMENT_METHODS = ("sepa", "transfer")
 
@@ -124,7 +126,27 @@ def validate_subscriber(data: Mapping[str, Any], line: int | None = None) -> tup
     out["chorus_engagement"] = c.text("chorus_engagement", required=False)
     if out["public_entity"] and not out["siret"]:
         c.fail("siret", "obligatoire pour une entité publique (Chorus Pro)")
+    out["helios_category"] = c.text("helios_category", required=False)
+    out["helios_legal_nature"] = c.text("helios_legal_nature", required=False)
+    if out["helios_category"] or out["helios_legal_nature"]:
+        _check_helios(c, out)
     return out, c.errors
+
+
+def _check_helios(c: FieldChecker, out: dict[str, Any]) -> None:
+    """The debtor's CatTiers and NatJur for the titres (both or neither; a pair the DGFiP's grid allows)."""
+    category, nature = out["helios_category"], out["helios_legal_nature"]
+    if not category or not nature:
+        c.fail("helios_category" if not category else "helios_legal_nature",
+               "catégorie de tiers et nature juridique vont ensemble : indiquez les deux ou aucune")
+        return
+    problem = codes.check_pair(category, nature)
+    if problem:
+        c.fail("helios_legal_nature" if category in codes.CATEGORIES else "helios_category", problem)
+    elif out["public_entity"] != (category in codes.PUBLIC_CATEGORIES):
+        c.fail("helios_category", f"la catégorie {category} ({codes.CATEGORIES[category]}) "
+               + ("n'est pas celle d'une entité publique" if out["public_entity"] else
+                  "est celle d'une entité publique : indiquez « Entité publique : oui » ou une autre catégorie"))
 
 
 def _code(value: str) -> str:

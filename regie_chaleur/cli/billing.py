@@ -12,6 +12,7 @@ from pathlib import Path
 
 from regie_chaleur.cli.billing_records import print_run, register_records
 from regie_chaleur.cli.common import Subparsers
+from regie_chaleur.cli.titres import register_titres
 from regie_chaleur.errors import RegieError
 from regie_chaleur.settings import Settings
 
@@ -78,6 +79,7 @@ def register(sub: Subparsers) -> None:
     vat.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
     vat.set_defaults(handler=cmd_bill_vat)
     register_records(actions)
+    register_titres(actions)
 
 
 def _progress(stage: str) -> Callable[[int, int], None]:

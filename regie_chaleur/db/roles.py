@@ -20,7 +20,7 @@ from psycopg import sql
 
 from regie_chaleur.errors import RegieError
 
-APPEND_ONLY = ("audit_log", "billing_audit", "invoice_documents", "login_attempts")
+APPEND_ONLY = ("audit_log", "billing_audit", "invoice_documents", "login_attempts", "pes_files")
 READ_ONLY = ("schema_migrations",)
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from billing.errors import FieldError, ValidationError
 from billing.periods import PARIS
+from billing.pes import codes
 from billing.records import change_power, save_contract, save_mandate, save_subscriber
 from regie_chaleur.deps import DbDep, Offset, check_day
 from regie_chaleur.registry.store import save_delivery_point
@@ -38,9 +39,16 @@ def subscribers(request: Request, db: DbDep, principal: BillingDep,
                 limit=LIMIT, recherche=recherche or "")
 
 
+def _subscriber_form(request: Request, **context: Any) -> HTMLResponse:
+    """The subscriber form, with the code lists of the debtor's category and legal nature (titres PES)."""
+    return page(request, "billing/subscriber_form.html",
+                helios_categories=[(k, f"{k} · {v}") for k, v in codes.CATEGORIES.items()],
+                helios_natures=[(k, f"{k} · {v}") for k, v in codes.LEGAL_NATURES.items()], **context)
+
+
 @router.get("/abonnes/nouveau", response_class=HTMLResponse)
 def new_subscriber(request: Request, principal: BillingDep) -> HTMLResponse:
-    return page(request, "billing/subscriber_form.html", title="Nouvel abonné", values={"country": "FR"}, errors=[],
+    return _subscriber_form(request, title="Nouvel abonné", values={"country": "FR"}, errors=[],
                 action="/facturation/abonnes/nouveau")
 
 
@@ -51,7 +59,7 @@ async def create_subscriber(request: Request, db: DbDep, principal: BillingDep) 
         with db.pool.connection() as conn:
             new_id = save_subscriber(conn, values, actor=principal.login)
     except ValidationError as exc:
-        return page(request, "billing/subscriber_form.html", status_code=422, title="Nouvel abonné", values=values,
+        return _subscriber_form(request, status_code=422, title="Nouvel abonné", values=values,
                     errors=exc.errors, action="/facturation/abonnes/nouveau")
     return RedirectResponse(f"/facturation/abonnes/{new_id}?ok=saved", status_code=303)
 
@@ -75,7 +83,7 @@ def edit_subscriber(request: Request, db: DbDep, principal: BillingDep, subscrib
         raise HTTPException(404, "abonné inconnu")
     values = {k: ("oui" if v is True else "" if v in (None, False) else str(v)) for k, v in found.items()
               if not isinstance(v, list)}
-    return page(request, "billing/subscriber_form.html", title=f"Modifier {found['name']}", values=values, errors=[],
+    return _subscriber_form(request, title=f"Modifier {found['name']}", values=values, errors=[],
                 action=f"/facturation/abonnes/{subscriber_id}/modifier")
 
 
@@ -86,7 +94,7 @@ async def update_subscriber(request: Request, db: DbDep, principal: BillingDep, 
         with db.pool.connection() as conn:
             save_subscriber(conn, values, actor=principal.login, subscriber_id=subscriber_id)
     except ValidationError as exc:
-        return page(request, "billing/subscriber_form.html", status_code=422, title="Modifier l'abonné",
+        return _subscriber_form(request, status_code=422, title="Modifier l'abonné",
                     values=values, errors=exc.errors, action=f"/facturation/abonnes/{subscriber_id}/modifier")
     return RedirectResponse(f"/facturation/abonnes/{subscriber_id}?ok=saved", status_code=303)
 
