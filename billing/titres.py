@@ -35,6 +35,8 @@ SETTING_PATTERNS = {"id_post": (r"[0-9]{6,7}", "6 ou 7 chiffres (codique du post
                     "cod_bud": (r"[0-9A-Z][0-9]", "2 caractères : un chiffre ou une majuscule, puis un chiffre"),
                     "product_code": (r"[0-9A-Za-z]{1,4}", "1 à 4 lettres ou chiffres"),
                     "nature": (r"[0-9A-Z]{1,10}", "le compte de recette, chiffres (ex. 70613)")}
+TITRE_STATES = {"sent": "transmis au comptable", "pending": "en instance", "taken": "pris en charge",
+                "partial": "partiellement recouvré", "rejected": "rejeté", "cancelled": "annulé"}
 COLLECTIONS = {"accountant": "par le comptable public (titres PES V2)",
                "operator": "par la régie elle-même (prélèvements et virements)"}
 

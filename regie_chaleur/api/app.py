@@ -75,6 +75,7 @@ def mount_routes(app: FastAPI) -> None:
         views_operations,
         views_planning,
         views_portal,
+        views_titres,
     )
     from regie_chaleur.web.authz import require
     from regie_chaleur.web.render import HERE
@@ -91,6 +92,7 @@ def mount_routes(app: FastAPI) -> None:
     app.include_router(views_billing_parties.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_billing_records.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_billing_rules.router, dependencies=[Depends(require("billing"))])
+    app.include_router(views_titres.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_portal.router, dependencies=[Depends(require("portal"))])
     app.include_router(views_admin.router, dependencies=[Depends(require("admin"))])
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -7,7 +7,7 @@ and behaviours are declared with ``data-*`` attributes that ``static/app.js`` re
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ NAVIGATION = {
     "billing": [("/facturation", "Tournées"), ("/facturation/factures", "Factures"),
                 ("/facturation/abonnes", "Abonnés"), ("/facturation/contrats", "Contrats"),
                 ("/facturation/points-de-livraison", "Points de livraison"),
-                ("/facturation/tarifs", "Tarifs et indices")],
+                ("/facturation/tarifs", "Tarifs et indices"), ("/facturation/titres", "Titres de recettes")],
     "subscriber": [("/espace", "Ma consommation"), ("/espace/factures", "Mes factures"),
                    ("/espace/contrat", "Mon contrat")],
     "admin": [("/admin/comptes", "Comptes")],
@@ -46,6 +46,7 @@ MESSAGES = {
     "token-revoked": "Jeton révoqué : il est refusé dès maintenant.",
     "password-reset": "Mot de passe réinitialisé ; les sessions du compte sont fermées.",
     "password-changed": "Mot de passe changé ; reconnectez-vous.",
+    "titres-emitted": "Titres émis : le fichier PES V2, conforme au schéma de la DGFiP, est prêt à transmettre.",
 }
 
 
@@ -67,6 +68,7 @@ def _environment() -> jinja2.Environment:
         "num": _num,
         "pct": lambda v: "—" if v is None else fr.percent(Decimal(repr(v)) if isinstance(v, float) else v),
         "day": lambda v: "—" if v is None else fr.day(v),
+        "lastday": lambda v: "—" if v is None else fr.day(v - timedelta(days=1)),  # of an exclusive end
         "when": _when,
         "month": lambda v: fr.month(v) if isinstance(v, date) else "—",
         "ago": lambda v: "—" if v is None else labels.duration(float(v)),

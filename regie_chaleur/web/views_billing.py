@@ -18,6 +18,7 @@ from billing.exports.accounting import export_accounting
 from billing.exports.sepa import earliest_collection, export_sepa
 from billing.periods import PARIS, parse_month
 from billing.runs import check_month_ended, discard_run, run_summary
+from billing.titres import TITRE_STATES, titre_of
 from regie_chaleur.deps import DbDep, Offset
 from regie_chaleur.services import billing_read as q
 from regie_chaleur.services.billing import bill_month, credit, issue_confirmed
@@ -93,12 +94,19 @@ def run_page(request: Request, db: Any, run_id: int, offset: int = 0, status_cod
         exports = conn.execute("SELECT collection_date, payments, total, created_at FROM sepa_exports "
                                "WHERE run_id = %s ORDER BY created_at", (run_id,)).fetchall()
         earliest = earliest_collection(conn, run_id)
+        titres_done = conn.execute(
+            "SELECT count(*), string_agg(DISTINCT b.number::text, ', ') FROM titres t "
+            "JOIN pes_bordereaux b ON b.id = t.bordereau_id JOIN invoices i ON i.id = t.invoice_id "
+            "WHERE i.run_id = %s AND i.kind = 'invoice'", (run_id,)).fetchone()
+        collection = conn.execute("SELECT collection FROM pes_settings").fetchone()
     context.setdefault("sepa_error", "")
+    context.setdefault("titres_error", "")
     context.setdefault("sepa_date", "")
     return page(request, "billing/run.html", status_code=status_code, title=f"Tournée {run_id}", run=summary,
                 invoices=invoices, total=total, offset=offset, limit=LIMIT, labels=STATUS_LABELS,
                 documents=documents[0] if documents else 0, exports=exports, today=date.today(),
-                earliest=earliest, **context)
+                earliest=earliest, titres_done=titres_done, titres_collection=collection[0] if collection else None,
+                **context)
 
 
 @router.get("/tournees/{run_id}/emettre", response_class=HTMLResponse)
@@ -185,9 +193,11 @@ def invoices(request: Request, db: DbDep, principal: BillingDep, recherche: Anno
 def invoice(request: Request, db: DbDep, principal: BillingDep, number: str) -> HTMLResponse:
     with db.pool.connection() as conn:
         found = q.invoice_detail(conn, number)
+        titre = titre_of(conn, found["id"]) if found else None
     if found is None:
         raise HTTPException(404, f"facture {number} inconnue")
-    return page(request, "billing/invoice.html", title=f"Facture {number}", inv=found, errors=[])
+    return page(request, "billing/invoice.html", title=f"Facture {number}", inv=found, errors=[], titre=titre,
+                titre_states=TITRE_STATES)
 
 
 @router.get("/factures/{number}/{kind}")

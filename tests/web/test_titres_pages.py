@@ -1,0 +1,76 @@
+"""The titres de recettes from the billing pages, over HTTP as billing staff signed in: the Hélios settings
+form (refused values kept and named), a run's titres emitted from its page once its PDFs exist, the PES V2
+file listed and downloaded (valid against the DGFiP's schema), the titre shown on the invoice's page;
+other roles are refused."""
+
+from __future__ import annotations
+
+import re
+from contextlib import closing
+from html import unescape
+
+import httpx
+
+from billing.pes.schema import schema_errors
+from regie_chaleur.db.database import Database
+from regie_chaleur.services.documents import generate_run_documents
+from tests.support.auth import signed_in
+
+
+def _text(answer: httpx.Response) -> str:
+    text = unescape(re.sub(r"<[^>]+>", " ", answer.text)).replace("\u202f", " ").replace("\xa0", " ")
+    return " ".join(text.split())
+
+
+def test_titres_from_the_settings_to_the_file(site: tuple[Database, str]) -> None:
+    db, base = site
+    with db.pool.connection() as conn:
+        run_id = conn.execute("SELECT max(id) FROM bill_runs").fetchone()[0]
+    with closing(signed_in(base, "facturation")) as client:
+        home = client.get("/facturation/titres")
+        assert home.status_code == 200 and "2 facture(s) et 0 avoir(s) émis sans titre" in _text(home)
+
+        refused = client.post("/facturation/titres/reglages", data={
+            "collection": "accountant", "id_post": "94O21", "cod_col": "41", "cod_bud": "02", "product_code": "CHAL",
+            "nature": "70613"})
+        assert refused.status_code == 422
+        text = _text(refused)
+        assert "« 94O21 » invalide : 6 ou 7 chiffres" in text and "« 41 » invalide : 3 chiffres" in text
+        assert 'value="94O21"' in refused.text  # what was typed is kept
+
+        not_yet = client.post(f"/facturation/tournees/{run_id}/titres")
+        assert not_yet.status_code == 422 and "identifiants Hélios à renseigner" in _text(not_yet)
+        saved = client.post("/facturation/titres/reglages", data={
+            "collection": "accountant", "id_post": "094021", "cod_col": "041", "cod_bud": "02", "product_code": "CHAL",
+            "nature": "70613"})
+        assert saved.status_code == 303
+
+        no_pdf = client.post(f"/facturation/tournees/{run_id}/titres")
+        assert no_pdf.status_code == 422 and "PDF pas encore générés pour 2 document(s)" in _text(no_pdf)
+        with db.pool.connection() as conn:
+            generate_run_documents(conn, run_id)
+        done = client.post(f"/facturation/tournees/{run_id}/titres")
+        assert done.status_code == 303
+        run_page = _text(client.get(done.headers["location"]))
+        assert "2 titre(s) émis, bordereau n° 1" in run_page and "Émettre les titres de la tournée" not in run_page
+
+        files = client.get("/facturation/titres")
+        link = re.search(r'href="(/facturation/titres/fichiers/\d+)"', files.text)
+        assert link and "0 facture(s) et 0 avoir(s) émis sans titre" in _text(files)
+        pes = client.get(link.group(1))
+        assert pes.status_code == 200 and pes.headers["content-type"].startswith("application/xml")
+        assert 'filename="PES_04102_2026_00001.xml"' in pes.headers["content-disposition"]
+        assert schema_errors(pes.content) == []
+
+        invoice = _text(client.get("/facturation/factures/FAC-2026-000001"))
+        assert "Titre de recettes n° 1" in invoice and "transmis au comptable" in invoice
+        assert "du 01/10/2026 au 31/10/2026" in invoice
+
+
+def test_titres_pages_are_billing_staff_only(site: tuple[Database, str]) -> None:
+    _, base = site
+    for login in ("operatrice", "abonne-un"):
+        with closing(signed_in(base, login)) as client:
+            assert client.get("/facturation/titres").status_code == 403
+            assert client.post("/facturation/titres/emettre").status_code == 403
+            assert client.get("/facturation/titres/fichiers/1").status_code == 403
