@@ -22,6 +22,7 @@ import yaml
 from billing.imports import import_formulas, import_indices, import_tariffs
 from billing.periods import add_months
 from billing.regie import save_disclosure, save_issuer, save_reduction, save_vat_period
+from billing.titres import save_settings
 
 CONFIG = Path(str(resources.files("regie_chaleur") / "config"))
 FIRST_MONTH = date(2024, 9, 1)
@@ -63,10 +64,16 @@ def demo_index_csv(until: date) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: the régie's identifiers in Hélios (invented: a real régie takes them from its public accountant)
+DEMO_HELIOS = {"collection": "accountant", "id_post": "094021", "cod_col": "041", "cod_bud": "02",
+               "product_code": "CHAL", "nature": "70613"}
+
+
 def load_demo_billing(conn: psycopg.Connection, until: date, *, actor: str = "démonstration") -> None:
     """Set up billing for the demonstration network (networks must exist), index values up to ``until``."""
     issuer = yaml.safe_load((CONFIG / "demo-issuer.yaml").read_text(encoding="utf-8"))
     save_issuer(conn, {k: str(v) for k, v in issuer.items()}, actor=actor)
+    save_settings(conn, DEMO_HELIOS, actor=actor)
     if conn.execute("SELECT count(*) FROM tariffs").fetchone() == (0,):  # later versions: the year's votes
         import_tariffs(conn, (CONFIG / "demo-tarifs.csv").read_text(encoding="utf-8"), "demo-tarifs.csv",
                        actor=actor)

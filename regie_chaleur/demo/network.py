@@ -66,6 +66,7 @@ class DemoSubscriber:
     public_entity: bool = False
     sepa: bool = True
     site: str = "Résidence"  # what its delivery points are called
+    helios: tuple[str, str] | None = None  # (CatTiers, NatJur) of its titres when not the default
 
 
 # the delivery points are dealt in this order until each subscriber has its count (250 in all)
@@ -75,13 +76,13 @@ SUBSCRIBERS = [
     DemoSubscriber("FOYERS-VDM", "Foyers du Val-de-Marne, SA d'HLM (démonstration)", "logement_social", 24),
     DemoSubscriber("SEINE-AMONT-HAB", "Seine-Amont Habitat, coopérative HLM (démonstration)", "logement_social", 14),
     DemoSubscriber("VILLE-IVRY", "Ville d'Ivry-sur-Seine (démonstration)", "equipement_public", 34,
-                   public_entity=True, sepa=False, site="Équipement municipal"),
+                   public_entity=True, sepa=False, site="Équipement municipal", helios=("23", "09")),
     DemoSubscriber("CD94", "Département du Val-de-Marne (démonstration)", "equipement_public", 8,
-                   public_entity=True, sepa=False, site="Collège"),
+                   public_entity=True, sepa=False, site="Collège", helios=("22", "09")),
     DemoSubscriber("REGION-IDF", "Région Île-de-France (démonstration)", "equipement_public", 4,
-                   public_entity=True, sepa=False, site="Lycée"),
+                   public_entity=True, sepa=False, site="Lycée", helios=("21", "09")),
     DemoSubscriber("CH-IVRY", "Centre hospitalier de la Seine (démonstration)", "equipement_public", 3,
-                   public_entity=True, sepa=False, site="Bâtiment hospitalier"),
+                   public_entity=True, sepa=False, site="Bâtiment hospitalier", helios=("27", "09")),
     *[DemoSubscriber(f"COPRO-{i:03d}", f"Syndicat des copropriétaires de la résidence {name} (démonstration)",
                      "copropriete", 1)
       for i, name in enumerate(["Les Tilleuls", "Le Parc", "Les Terrasses", "Le Belvédère", "Les Quais",
@@ -196,7 +197,9 @@ def subscriber_records(subs: list[DemoSubstation]) -> tuple[list[dict[str, Any]]
             "code": sub.code, "name": sub.name, "siren": number, "siret": siret_with_key(number),
             "address_line1": f"{(n * 13) % 150 + 1} {street}", "postcode": "94200", "city": "Ivry-sur-Seine",
             "email": f"facturation.{sub.code.lower()}@exemple.fr", "public_entity": "oui" if sub.public_entity else "",
-            "chorus_service_code": "FACTURES-CHALEUR" if sub.public_entity else ""})
+            "chorus_service_code": "FACTURES-CHALEUR" if sub.public_entity else "",
+            "helios_category": sub.helios[0] if sub.helios else "",
+            "helios_legal_nature": sub.helios[1] if sub.helios else ""})
         if sub.sepa:
             iban = str(IBAN.generate("FR", bank_code="30004", account_code=f"{n * 104729:011d}").compact)
             mandates.append({"subscriber": sub.code, "reference": f"RIC-{sub.code}-2024", "signed_on": "2024-06-15",
