@@ -32,6 +32,11 @@ def register_titres(actions: Any) -> None:
     settings.add_argument("--nature", help="revenue account of heat sales (e.g. 70613)")
     settings.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
     settings.set_defaults(handler=cmd_pes_settings)
+    retour = actions.add_parser("pes-retour", help="import a PES Retour file from the public accountant: titres' "
+                                                   "states, payments and write-offs (once per file)")
+    retour.add_argument("file", type=Path)
+    retour.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
+    retour.set_defaults(handler=cmd_pes_retour)
     file = actions.add_parser("pes-file", help="write a stored PES V2 file again")
     file.add_argument("file_id", type=int)
     file.add_argument("--output", "-o", type=Path)
@@ -82,4 +87,22 @@ def cmd_pes_file(args: argparse.Namespace, settings: Settings) -> int:
     out = args.output or Path(f"{name}.xml")
     out.write_bytes(content)
     print(f"{out} : {len(content):,} octets".replace(",", " "))
+    return 0
+
+
+def cmd_pes_retour(args: argparse.Namespace, settings: Settings) -> int:
+    from billing.retours import import_retour
+    from regie_chaleur.db.database import connected
+
+    with connected(settings) as (_db, conn):
+        done = import_retour(conn, args.file.read_bytes(), args.file.name, actor=args.actor)
+    if done.already:
+        print(f"{args.file} : déjà importé, rien n'a changé")
+        return 0
+    print(f"{args.file} : {done.titres} titre(s), {done.states_changed} changement(s) d'état, "
+          f"{done.emargements} encaissement(s) ou émargement(s) enregistré(s)")
+    for item in done.rejected:
+        print(f"  rejeté : {item}")
+    for item in done.unknown:
+        print(f"  ignoré : {item}")
     return 0

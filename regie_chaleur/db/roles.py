@@ -20,7 +20,7 @@ from psycopg import sql
 
 from regie_chaleur.errors import RegieError
 
-APPEND_ONLY = ("audit_log", "billing_audit", "invoice_documents", "login_attempts", "pes_files")
+APPEND_ONLY = ("audit_log", "billing_audit", "invoice_documents", "login_attempts", "pes_files", "pes_retours")
 READ_ONLY = ("schema_migrations",)
 
 

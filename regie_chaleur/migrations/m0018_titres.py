@@ -7,6 +7,9 @@
   number per exercice and budget; numbers are never reused (a failed emission rolls back).
 - ``pes_files``: each PES_Aller file as built and validated (append-only); ``pes_bordereaux`` in it;
   ``titres``: one per issued invoice or credit note, with its number and its state in Hélios.
+- ``pes_retours``: each PES Retour file imported (append-only, once: its digest is unique);
+  ``titre_emargements``: what the accountant recorded against a titre (payments, write-offs), each once
+  (the n-th identical emargement of a titre is keyed by its rank, so a file read again adds nothing).
 """
 
 from __future__ import annotations
@@ -82,4 +85,29 @@ CREATE TABLE titres (
     UNIQUE (exercice, budget, number)
 );
 CREATE INDEX titres_bordereau_idx ON titres (bordereau_id);
+
+CREATE TABLE pes_retours (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL,
+    sha256      char(64) NOT NULL UNIQUE,
+    imported_at timestamptz NOT NULL DEFAULT now(),
+    imported_by text NOT NULL,
+    content     bytea NOT NULL,
+    titres      integer NOT NULL,
+    emargements integer NOT NULL,
+    unknown     jsonb NOT NULL DEFAULT '[]'
+);
+CREATE TRIGGER pes_retours_append_only BEFORE UPDATE OR DELETE ON pes_retours
+    FOR EACH ROW EXECUTE FUNCTION append_only();
+
+CREATE TABLE titre_emargements (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    invoice_id bigint NOT NULL REFERENCES titres (invoice_id),
+    origin     text NOT NULL CHECK (origin ~ '^[0-9]{2}$'),
+    day        date NOT NULL,
+    amount     numeric(14, 2) NOT NULL CHECK (amount > 0),
+    rank       integer NOT NULL CHECK (rank >= 1),
+    retour_id  bigint NOT NULL REFERENCES pes_retours (id),
+    UNIQUE (invoice_id, origin, day, amount, rank)
+);
 """

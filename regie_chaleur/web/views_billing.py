@@ -17,6 +17,7 @@ from billing.errors import BillingError, FieldError, StateError, ValidationError
 from billing.exports.accounting import export_accounting
 from billing.exports.sepa import earliest_collection, export_sepa
 from billing.periods import PARIS, parse_month
+from billing.retours import emargements_of, invoice_balance
 from billing.runs import check_month_ended, discard_run, run_summary
 from billing.titres import TITRE_STATES, titre_of
 from regie_chaleur.deps import DbDep, Offset
@@ -194,10 +195,12 @@ def invoice(request: Request, db: DbDep, principal: BillingDep, number: str) -> 
     with db.pool.connection() as conn:
         found = q.invoice_detail(conn, number)
         titre = titre_of(conn, found["id"]) if found else None
+        balance = invoice_balance(conn, found["id"]) if found and found["kind"] == "invoice" else None
+        emargements = emargements_of(conn, found["id"]) if found and titre else []
     if found is None:
         raise HTTPException(404, f"facture {number} inconnue")
     return page(request, "billing/invoice.html", title=f"Facture {number}", inv=found, errors=[], titre=titre,
-                titre_states=TITRE_STATES)
+                titre_states=TITRE_STATES, balance=balance, emargements=emargements)
 
 
 @router.get("/factures/{number}/{kind}")

@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from billing import titres
 from billing.errors import PesError, StateError, ValidationError
+from billing.retours import import_retour
 from regie_chaleur.deps import DbDep
 from regie_chaleur.web.authz import BillingDep
 from regie_chaleur.web.render import page
@@ -29,11 +30,18 @@ def titres_page(request: Request, db: Any, status_code: int = 200, **context: An
             "SELECT count(*) FILTER (WHERE kind = 'invoice'), count(*) FILTER (WHERE kind = 'credit_note') "
             "FROM invoices i WHERE status = 'issued' AND NOT EXISTS (SELECT 1 FROM titres t WHERE t.invoice_id = i.id)"
         ).fetchone()
+        rejected = conn.execute(
+            "SELECT i.number, t.number, t.exercice, t.state_reason, t.state_at FROM titres t "
+            "JOIN invoices i ON i.id = t.invoice_id WHERE t.state = 'rejected' ORDER BY t.state_at DESC LIMIT 200"
+        ).fetchall()
+        retours = conn.execute("SELECT name, imported_at, imported_by, titres, emargements, unknown FROM pes_retours "
+                               "ORDER BY id DESC LIMIT 20").fetchall()
     context.setdefault("values", {k: v or "" for k, v in settings.items()})
     context.setdefault("errors", [])
     context.setdefault("error", "")
     return page(request, "billing/titres.html", status_code=status_code, title="Titres de recettes",
-                settings=settings, files=files, pending=pending, collections=titres.COLLECTIONS, **context)
+                settings=settings, files=files, pending=pending, rejected=rejected, retours=retours,
+                collections=titres.COLLECTIONS, **context)
 
 
 @router.get("/titres", response_class=HTMLResponse)
@@ -82,3 +90,18 @@ def download(db: DbDep, principal: BillingDep, file_id: int) -> Response:
         name, content, _ = titres.read_file(conn, file_id)
     return Response(content, media_type="application/xml",
                     headers={"Content-Disposition": f'attachment; filename="{name}.xml"'})
+
+
+@router.post("/titres/retour", response_class=HTMLResponse)
+async def import_pes_retour(request: Request, db: DbDep, principal: BillingDep, fichier: UploadFile) -> Response:
+    """Import a PES Retour file from the public accountant (states, payments, write-offs)."""
+    content = await fichier.read()
+    name = fichier.filename or "retour.xml"
+    if not content:
+        return titres_page(request, db, status_code=422, retour_error=f"{name} : fichier vide")
+    try:
+        with db.pool.connection() as conn:
+            done = import_retour(conn, content, name, actor=principal.login)
+    except PesError as exc:
+        return titres_page(request, db, status_code=422, retour_error=f"{name} : {exc}")
+    return titres_page(request, db, retour_done=done, retour_name=name)

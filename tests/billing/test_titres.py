@@ -19,8 +19,10 @@ from lxml import etree
 from billing.documents.store import read_document
 from billing.errors import PesError, StateError, ValidationError
 from billing.pes import aller
+from billing.pes.retour import Emargement, TitreStatus, build_pes_retour
 from billing.pes.schema import schema_errors
 from billing.records import save_mandate, save_subscriber
+from billing.retours import import_retour, invoice_balance
 from billing.runs import simulate_run
 from billing.titres import emit_titres, read_settings, save_settings, titre_of
 from regie_chaleur.cli import main as cli_main
@@ -213,3 +215,70 @@ def test_command_line(issued: psycopg.Connection, db: Database, tmp_path: Path,
     assert again.read_bytes() == out.read_bytes()
     assert cli_main(["bill", "titres"]) == 2
     assert "aucune facture ni aucun avoir émis sans titre" in capsys.readouterr().err
+
+
+def retour_file(conn: psycopg.Connection, statuses: list[TitreStatus], name: str = "retour-1",
+                siret: str | None = None, budget: str = "02") -> bytes:
+    """A PES Retour as Hélios would send it, for the titres emitted in this database."""
+    amounts = {(int(r[0]), int(r[1])): r[2] for r in conn.execute(
+        "SELECT t.exercice, t.number, i.total_ttc FROM titres t JOIN invoices i ON i.id = t.invoice_id")}
+    issuer = conn.execute("SELECT siret FROM billing_issuer").fetchone()[0]
+    return build_pes_retour(siret or issuer, "041", budget, "094021", statuses, amounts, name, date(2026, 12, 2))
+
+
+def ttc(conn: psycopg.Connection, number: str) -> Decimal:
+    return conn.execute("SELECT total_ttc FROM invoices WHERE number = %s", (number,)).fetchone()[0]
+
+
+def test_pes_retour_takes_titres_in_charge_rejects_one_and_records_payments(issued: psycopg.Connection) -> None:
+    save_settings(issued, HELIOS, actor=ACTOR)
+    emit_titres(issued, actor=ACTOR, on=ON)
+    fac1, fac2, fac3 = (ttc(issued, f"FAC-2026-00000{i}") for i in (1, 2, 3))
+    half = (fac2 / 2).quantize(Decimal("0.01"))
+    statuses = [
+        TitreStatus(2026, 1, "01", 1, "taken", None, date(2026, 11, 12),
+                    (Emargement("02", date(2026, 12, 1), fac1 - Decimal("10.55")),)),  # paid, net of its credit note
+        TitreStatus(2026, 1, "01", 2, "taken", None, date(2026, 11, 12),
+                    (Emargement("03", date(2026, 11, 30), half), Emargement("03", date(2026, 11, 30), half))),
+        TitreStatus(2026, 1, "01", 3, "rejected", "Adresse du redevable incomplète", date(2026, 11, 12)),
+        TitreStatus(2026, 1, "02", 4, "taken", None, date(2026, 11, 12)),
+        TitreStatus(2026, 7, "01", 99, "taken", None, date(2026, 11, 12)),
+    ]
+    content = retour_file(issued, statuses)
+    done = import_retour(issued, content, "retour-1.xml", actor=ACTOR)
+    assert (done.already, done.titres, done.states_changed, done.emargements) == (False, 4, 4, 3)
+    assert done.unknown == ["titre n° 99 de 2026 (bordereau 7) inconnu de la régie"]
+    assert done.rejected == ["FAC-2026-000003 (titre n° 3) : Adresse du redevable incomplète"]
+    ids = {n: issued.execute("SELECT id FROM invoices WHERE number = %s", (n,)).fetchone()[0]
+           for n in ("FAC-2026-000001", "FAC-2026-000002", "FAC-2026-000003")}
+    assert titre_of(issued, ids["FAC-2026-000003"])["state"] == "rejected"
+    assert titre_of(issued, ids["FAC-2026-000001"])["state"] == "taken"
+    one = invoice_balance(issued, ids["FAC-2026-000001"])
+    assert (one["credited"], one["paid"], one["due"]) == (Decimal("10.55"), fac1 - Decimal("10.55"), 0)
+    two = invoice_balance(issued, ids["FAC-2026-000002"])  # two identical half payments are two payments
+    assert (two["paid"], two["due"]) == (2 * half, fac2 - 2 * half)
+    assert invoice_balance(issued, ids["FAC-2026-000003"])["due"] == fac3
+
+    again = import_retour(issued, content, "retour-1-copie.xml", actor=ACTOR)
+    assert again.already and again.emargements == 0
+    # a later file repeating the payments and adding a write-off adds the write-off only
+    later = retour_file(issued, [
+        TitreStatus(2026, 1, "01", 2, "taken", None, date(2026, 11, 12),
+                    (Emargement("03", date(2026, 11, 30), half), Emargement("03", date(2026, 11, 30), half),
+                     Emargement("06", date(2027, 3, 1), Decimal("1.00"))))], name="retour-2")
+    assert import_retour(issued, later, "retour-2.xml", actor=ACTOR).emargements == 1
+    assert issued.execute("SELECT count(*) FROM titre_emargements").fetchone()[0] == 4
+
+
+def test_pes_retour_of_another_budget_or_collectivity_is_refused(issued: psycopg.Connection) -> None:
+    save_settings(issued, HELIOS, actor=ACTOR)
+    emit_titres(issued, actor=ACTOR, on=ON)
+    status = [TitreStatus(2026, 1, "01", 1, "taken", None, date(2026, 11, 12))]
+    with pytest.raises(PesError, match="budget 07"):
+        import_retour(issued, retour_file(issued, status, budget="07"), "r.xml", actor=ACTOR)
+    with pytest.raises(PesError, match="collectivité 21940041500018"):
+        import_retour(issued, retour_file(issued, status, siret="21940041500018"), "r.xml", actor=ACTOR)
+    with pytest.raises(PesError, match="non conforme"):
+        import_retour(issued, b"<PES_Retour/>", "r.xml", actor=ACTOR)
+    assert issued.execute("SELECT count(*) FROM pes_retours").fetchone()[0] == 0
+    assert titre_of(issued, issued.execute("SELECT min(id) FROM invoices").fetchone()[0])["state"] == "sent"

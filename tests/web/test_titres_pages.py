@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import re
 from contextlib import closing
+from datetime import date
+from decimal import Decimal
 from html import unescape
 
 import httpx
 
+from billing.pes.retour import Emargement, TitreStatus, build_pes_retour
 from billing.pes.schema import schema_errors
 from regie_chaleur.db.database import Database
 from regie_chaleur.services.documents import generate_run_documents
@@ -65,6 +68,29 @@ def test_titres_from_the_settings_to_the_file(site: tuple[Database, str]) -> Non
         invoice = _text(client.get("/facturation/factures/FAC-2026-000001"))
         assert "Titre de recettes n° 1" in invoice and "transmis au comptable" in invoice
         assert "du 01/10/2026 au 31/10/2026" in invoice
+
+        # the accountant's answer: titre 1 taken in charge and paid 100 €, titre 2 rejected
+        with db.pool.connection() as conn:
+            siret = conn.execute("SELECT siret FROM billing_issuer").fetchone()[0]
+        retour = build_pes_retour(siret, "041", "02", "094021", [
+            TitreStatus(2026, 1, "01", 1, "taken", None, date(2026, 11, 12),
+                        (Emargement("02", date(2026, 12, 1), Decimal("100.00")),)),
+            TitreStatus(2026, 1, "01", 2, "rejected", "Débiteur inconnu à l'adresse indiquée", date(2026, 11, 12))],
+            {}, "retour", date(2026, 12, 2))
+        empty = client.post("/facturation/titres/retour", files={"fichier": ("vide.xml", b"", "text/xml")})
+        assert empty.status_code == 422 and "vide.xml : fichier vide" in _text(empty)
+        garbage = client.post("/facturation/titres/retour", files={"fichier": ("x.xml", b"<a>", "text/xml")})
+        assert garbage.status_code == 422 and "x.xml : " in _text(garbage)
+        imported = client.post("/facturation/titres/retour", files={"fichier": ("retour.xml", retour, "text/xml")})
+        text = _text(imported)
+        assert imported.status_code == 200 and "2 titre(s), 2 changement(s) d'état, 1 encaissement(s)" in text
+        assert "Rejeté : FAC-2026-000002 (titre n° 2) : Débiteur inconnu à l'adresse indiquée" in text
+        again = client.post("/facturation/titres/retour", files={"fichier": ("retour.xml", retour, "text/xml")})
+        assert "déjà importé, rien n'a changé" in _text(again)
+        invoice = _text(client.get("/facturation/factures/FAC-2026-000001"))
+        assert "pris en charge" in invoice and "01/12/2026 : 100,00 € (encaissement)" in invoice
+        assert "(réglé : 100,00 €)" in invoice
+        assert "rejeté : Débiteur inconnu" in _text(client.get("/facturation/factures/FAC-2026-000002"))
 
 
 def test_titres_pages_are_billing_staff_only(site: tuple[Database, str]) -> None:
