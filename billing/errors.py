@@ -78,3 +78,7 @@ def exception_label(code: str) -> str:
 
 class PesError(BillingError):
     """A PES V2 file cannot be built or read: what the schema or the data says is wrong."""
+
+
+class BankError(BillingError):
+    """A bank file (statement, return) cannot be read: what is wrong with it."""

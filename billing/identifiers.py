@@ -12,11 +12,12 @@ import re
 
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
-from stdnum import luhn
+from stdnum import iso11649, luhn
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siren as _siren
 from stdnum.fr import siret as _siret
 from stdnum.fr import tva as _tva
+from stdnum.iso7064 import mod_97_10
 
 MANDATE_RE = re.compile(r"^[A-Za-z0-9+?/:().,' -]{1,35}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -132,3 +133,25 @@ def normalise_postcode(value: str, country: str = "FR") -> str:
     if country == "FR" and not POSTCODE_FR_RE.match(value):
         raise ValueError(f"code postal « {value} » invalide (5 chiffres)")
     return value
+
+
+def creditor_reference(invoice_number: str) -> str:
+    """The structured creditor reference (ISO 11649, ``RF`` + 2 check digits + the invoice number's letters
+    and digits) printed on an invoice and carried in its Factur-X payment reference: a bank transfer that
+    quotes it is matched to the invoice without doubt."""
+    body = re.sub(r"[^0-9A-Za-z]", "", invoice_number).upper()
+    if not 1 <= len(body) <= 21:
+        raise ValueError(f"numéro de facture « {invoice_number} » : 1 à 21 lettres ou chiffres pour une référence RF")
+    reference = f"RF{mod_97_10.calc_check_digits(body + 'RF')}{body}"
+    iso11649.validate(reference)
+    return reference
+
+
+def find_creditor_reference(text: str) -> str | None:
+    """A valid ISO 11649 reference found in free text (a transfer's remittance information), compacted."""
+    for candidate in re.findall(r"RF\s?\d{2}(?:\s?[0-9A-Za-z]){1,21}", text.upper()):
+        compact = iso11649.compact(candidate)
+        for end in range(len(compact), 4, -1):  # the reference may run into the next word
+            if iso11649.is_valid(compact[:end]):
+                return compact[:end]
+    return None

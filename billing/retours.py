@@ -98,14 +98,15 @@ def import_retour(conn: psycopg.Connection, content: bytes, name: str, *, actor:
 
 
 def invoice_balance(conn: psycopg.Connection, invoice_id: int) -> dict[str, Any]:
-    """What an invoice owes [€]: its total, its credit notes, the payments and write-offs recorded against
-    its titre, and the rest (``due``)."""
+    """What an invoice owes [€]: its total, its credit notes, the payments (recorded against its titre by
+    the accountant, or received by the régie itself) and write-offs, and the rest (``due``)."""
     row = conn.execute(
         """SELECT i.total_ttc,
                   coalesce((SELECT sum(c.total_ttc) FROM invoices c WHERE c.corrects_invoice_id = i.id
                             AND c.status = 'issued'), 0),
                   coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id
-                            AND e.origin = ANY(%(pay)s)), 0),
+                            AND e.origin = ANY(%(pay)s)), 0)
+                  + coalesce((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id), 0),
                   coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id
                             AND e.origin = ANY(%(off)s)), 0)
            FROM invoices i WHERE i.id = %(id)s""",

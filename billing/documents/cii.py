@@ -30,6 +30,7 @@ from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
 from billing.documents.content import LATE_PAYMENT_LAW, DocumentContent
+from billing.identifiers import creditor_reference
 
 GUIDELINE = "urn:cen.eu:en16931:2017"
 UNIT_CODES = {"MWh": "MWH", "kW": "KWT", "forfait": "C62"}
@@ -82,7 +83,8 @@ def build_cii(content: DocumentContent) -> bytes:
 
     settlement = doc.trade.settlement
     settlement.currency_code = "EUR"
-    settlement.payment_reference = inv["number"]
+    settlement.payment_reference = (inv["number"] if content.corrects is not None
+                                    else creditor_reference(inv["number"]))  # ISO 11649 for transfers
     settlement.period.start = inv["period_start"]
     settlement.period.end = date.fromordinal(inv["period_end"].toordinal() - 1)
     _payment(settlement, inv, seller)
@@ -151,7 +153,7 @@ def _payment(settlement: Any, inv: dict[str, Any], seller: dict[str, Any]) -> No
         means.type_code = "58"
         means.payee_account.iban = seller["iban"]
         means.payee_institution.bic = seller["bic"]
-        terms.description = f"Virement à l'échéance, référence {inv['number']}"
+        terms.description = f"Virement à l'échéance, référence {creditor_reference(inv['number'])}"
     settlement.payment_means.add(means)
     terms.due = inv["due_date"]
     settlement.terms.add(terms)

@@ -21,6 +21,7 @@ from typing import Any
 from billing import fr
 from billing.documents.chart import consumption_chart
 from billing.documents.content import LATE_PAYMENT_LAW, DocumentContent
+from billing.identifiers import creditor_reference
 from billing.model import READING_KIND_LABELS
 
 HERE = Path(__file__).parent
@@ -196,4 +197,4 @@ def _payment(inv: dict[str, Any], seller: dict[str, Any], credit: bool) -> str:
         return "Cet avoir sera déduit de votre prochaine facture ou remboursé par virement sur demande."
     iban = " ".join(seller["iban"][i:i + 4] for i in range(0, len(seller["iban"]), 4))
     return (f"À régler avant le {fr.day(inv['due_date'])} par virement à l'ordre du comptable public : IBAN {iban}, "
-            f"BIC {seller['bic']}, référence {inv['number']}.")
+            f"BIC {seller['bic']}, référence {creditor_reference(inv['number'])} (facture {inv['number']}).")

@@ -73,6 +73,7 @@ def mount_routes(app: FastAPI) -> None:
         views_billing_records,
         views_billing_rules,
         views_operations,
+        views_payments,
         views_planning,
         views_portal,
         views_titres,
@@ -93,6 +94,7 @@ def mount_routes(app: FastAPI) -> None:
     app.include_router(views_billing_records.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_billing_rules.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_titres.router, dependencies=[Depends(require("billing"))])
+    app.include_router(views_payments.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_portal.router, dependencies=[Depends(require("portal"))])
     app.include_router(views_admin.router, dependencies=[Depends(require("admin"))])
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -1,5 +1,6 @@
-"""Titres de recettes commands, ``regie-chaleur bill titres|pes-settings|pes-file``: the régie's titres for
-the public accountant in PES V2 files (messages in French, for billing staff)."""
+"""Receivables commands, ``regie-chaleur bill titres|pes-settings|pes-retour|pes-file|bank-statement|
+assign-payment``: the régie's titres for the public accountant in PES V2 files and what comes back, or the
+bank statements when it collects itself (messages in French, for billing staff)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,16 @@ def register_titres(actions: Any) -> None:
     retour.add_argument("file", type=Path)
     retour.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
     retour.set_defaults(handler=cmd_pes_retour)
+    bank = actions.add_parser("bank-statement", help="import a bank statement (camt.053) and match its credits "
+                                                     "to invoices (once per file and per line)")
+    bank.add_argument("file", type=Path)
+    bank.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
+    bank.set_defaults(handler=cmd_bank_statement)
+    assign = actions.add_parser("assign-payment", help="assign a statement line waiting in the queue to an invoice")
+    assign.add_argument("line_id", type=int)
+    assign.add_argument("invoice", help="invoice number")
+    assign.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
+    assign.set_defaults(handler=cmd_assign_payment)
     file = actions.add_parser("pes-file", help="write a stored PES V2 file again")
     file.add_argument("file_id", type=int)
     file.add_argument("--output", "-o", type=Path)
@@ -105,4 +116,29 @@ def cmd_pes_retour(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  rejeté : {item}")
     for item in done.unknown:
         print(f"  ignoré : {item}")
+    return 0
+
+
+def cmd_bank_statement(args: argparse.Namespace, settings: Settings) -> int:
+    from billing.bank import import_statement
+    from regie_chaleur.db.database import connected
+
+    with connected(settings) as (_db, conn):
+        done = import_statement(conn, args.file.read_bytes(), args.file.name, actor=args.actor)
+    if done.already:
+        print(f"{args.file} : déjà importé, rien n'a changé")
+        return 0
+    print(f"{args.file} : {done.lines} crédit(s) nouveau(x) ({done.skipped} autre(s) écriture(s) ignorée(s)) : "
+          f"{done.matched} rapproché(s), {done.partial} partiel(s), {done.overpaid} trop-perçu(s), "
+          f"{done.unmatched} à affecter")
+    return 0
+
+
+def cmd_assign_payment(args: argparse.Namespace, settings: Settings) -> int:
+    from billing.bank import STATE_LABELS, assign_line
+    from regie_chaleur.db.database import connected
+
+    with connected(settings) as (_db, conn):
+        state = assign_line(conn, args.line_id, args.invoice, actor=args.actor)
+    print(f"ligne {args.line_id} affectée à {args.invoice.upper()} : {STATE_LABELS[state]}")
     return 0

@@ -20,7 +20,8 @@ from psycopg import sql
 
 from regie_chaleur.errors import RegieError
 
-APPEND_ONLY = ("audit_log", "billing_audit", "invoice_documents", "login_attempts", "pes_files", "pes_retours")
+APPEND_ONLY = ("audit_log", "billing_audit", "invoice_documents", "login_attempts", "pes_files", "pes_retours",
+               "bank_statements")
 READ_ONLY = ("schema_migrations",)
 
 

@@ -30,7 +30,8 @@ NAVIGATION = {
     "billing": [("/facturation", "Tournées"), ("/facturation/factures", "Factures"),
                 ("/facturation/abonnes", "Abonnés"), ("/facturation/contrats", "Contrats"),
                 ("/facturation/points-de-livraison", "Points de livraison"),
-                ("/facturation/tarifs", "Tarifs et indices"), ("/facturation/titres", "Titres de recettes")],
+                ("/facturation/tarifs", "Tarifs et indices"), ("/facturation/titres", "Titres de recettes"),
+                ("/facturation/encaissements", "Encaissements")],
     "subscriber": [("/espace", "Ma consommation"), ("/espace/factures", "Mes factures"),
                    ("/espace/contrat", "Mon contrat")],
     "admin": [("/admin/comptes", "Comptes")],
@@ -46,6 +47,7 @@ MESSAGES = {
     "token-revoked": "Jeton révoqué : il est refusé dès maintenant.",
     "password-reset": "Mot de passe réinitialisé ; les sessions du compte sont fermées.",
     "password-changed": "Mot de passe changé ; reconnectez-vous.",
+    "payment-assigned": "Paiement affecté.",
     "titres-emitted": "Titres émis : le fichier PES V2, conforme au schéma de la DGFiP, est prêt à transmettre.",
 }
 

@@ -24,6 +24,7 @@ from billing.documents.store import read_document
 from billing.errors import StateError, ValidationError
 from billing.exports.accounting import export_accounting
 from billing.exports.sepa import earliest_collection, export_sepa
+from billing.identifiers import creditor_reference
 from billing.records import save_mandate
 from billing.regie import save_reduction
 from billing.runs import simulate_run
@@ -147,7 +148,8 @@ def test_pdf_text_has_every_mandatory_mention_and_the_database_amounts(billed: p
 def test_public_entity_invoice_and_credit_note(billed: psycopg.Connection, tmp_path: Path) -> None:
     invoice = pdf_text(read_document(billed, "FAC-2026-000001").content, tmp_path)
     for mention in ("Code service SERV-CHAUF", "N° d'engagement EJ-2026-0077", "par virement à l'ordre du comptable "
-                    "public", "référence FAC-2026-000001", "Équipement public"):
+                    "public", f"référence {creditor_reference('FAC-2026-000001')} (facture FAC-2026-000001)",
+                    "Équipement public"):
         assert mention in invoice
     note = pdf_text(read_document(billed, "AVO-2026-000001").content, tmp_path)
     row = invoice_row(billed, "AVO-2026-000001")

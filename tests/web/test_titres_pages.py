@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from contextlib import closing
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import unescape
 
 import httpx
 
+from billing.camt import Entry, build_statement
+from billing.identifiers import creditor_reference
 from billing.pes.retour import Emargement, TitreStatus, build_pes_retour
 from billing.pes.schema import schema_errors
 from regie_chaleur.db.database import Database
@@ -100,3 +102,30 @@ def test_titres_pages_are_billing_staff_only(site: tuple[Database, str]) -> None
             assert client.get("/facturation/titres").status_code == 403
             assert client.post("/facturation/titres/emettre").status_code == 403
             assert client.get("/facturation/titres/fichiers/1").status_code == 403
+
+
+def test_bank_statement_matched_and_a_line_assigned_by_hand(site: tuple[Database, str]) -> None:
+    db, base = site
+    with db.pool.connection() as conn:
+        total = conn.execute("SELECT total_ttc FROM invoices WHERE number = 'FAC-2026-000001'").fetchone()[0]
+    statement = build_statement("FR7630001007941234567890185", [
+        Entry(total, date(2026, 12, 1), "ABO UN", reference=creditor_reference("FAC-2026-000001")),
+        Entry(Decimal("40.00"), date(2026, 12, 1), "QUELQU'UN", text="chauffage")], "ST-9",
+        datetime(2026, 12, 2, 7, tzinfo=UTC))
+    with closing(signed_in(base, "facturation")) as client:
+        imported = client.post("/facturation/encaissements/releve",
+                               files={"fichier": ("releve.xml", statement, "text/xml")})
+        text = _text(imported)
+        assert imported.status_code == 200 and "2 crédit(s) nouveau(x)" in text and "1 rapproché(s)" in text
+        assert "1 à affecter" in text and "QUELQU'UN" in text
+        line = re.search(r'action="/facturation/encaissements/lignes/(\d+)"', imported.text)
+        assert line
+        wrong = client.post(f"/facturation/encaissements/lignes/{line.group(1)}", data={"facture": "FAC-1"})
+        assert wrong.status_code == 422 and "facture FAC-1 inconnue" in _text(wrong) and 'value="FAC-1"' in wrong.text
+        done = client.post(f"/facturation/encaissements/lignes/{line.group(1)}",
+                           data={"facture": "FAC-2026-000002"})
+        assert done.status_code == 303
+        page = _text(client.get(done.headers["location"]))
+        assert "Paiement affecté." in page and "Aucune ligne en attente." in page and "affecté à la main" in page
+        invoice = _text(client.get("/facturation/factures/FAC-2026-000001"))
+        assert "Reste dû 0,00 €" in invoice

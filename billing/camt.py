@@ -1,0 +1,77 @@
+"""camt.053.001.02 statements written as a bank sends them: the bank's side, for the demonstration, the
+tests and the benchmark (as the substation simulator is the devices' side). Reading is in
+:mod:`billing.bank`, with pycamt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from lxml import etree
+
+NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+
+
+@dataclass(frozen=True)
+class Entry:
+    amount: Decimal  # [€]
+    booked_on: date
+    debtor_name: str
+    debtor_iban: str | None = None
+    reference: str | None = None  # structured creditor reference (SCOR), e.g. an ISO 11649 RF reference
+    text: str | None = None  # unstructured remittance information
+    credit: bool = True
+    bank_ref: str | None = None  # AcctSvcrRef
+
+
+def build_statement(account_iban: str, entries: list[Entry], statement_id: str, created: datetime) -> bytes:
+    """A camt.053 statement of ``account_iban`` with these entries (one transaction each)."""
+    root = etree.Element(f"{{{NS}}}Document", nsmap={None: NS})  # type: ignore[dict-item]
+    body = etree.SubElement(root, f"{{{NS}}}BkToCstmrStmt")
+    header = _sub(body, "GrpHdr")
+    _text(header, "MsgId", f"MSG-{statement_id}")
+    _text(header, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    statement = _sub(body, "Stmt")
+    _text(statement, "Id", statement_id)
+    _text(statement, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    _text(_sub(_sub(statement, "Acct"), "Id"), "IBAN", account_iban)
+    for n, entry in enumerate(entries, start=1):
+        node = _sub(statement, "Ntry")
+        amount = _text(node, "Amt", f"{entry.amount:.2f}")
+        amount.set("Ccy", "EUR")
+        _text(node, "CdtDbtInd", "CRDT" if entry.credit else "DBIT")
+        _text(node, "Sts", "BOOK")
+        _text(_sub(node, "BookgDt"), "Dt", entry.booked_on.isoformat())
+        _text(_sub(node, "ValDt"), "Dt", entry.booked_on.isoformat())
+        _text(node, "AcctSvcrRef", entry.bank_ref or f"{statement_id}-{n:06d}")
+        domain = _sub(_sub(node, "BkTxCd"), "Domn")
+        _text(domain, "Cd", "PMNT")
+        family = _sub(domain, "Fmly")
+        _text(family, "Cd", "RCDT" if entry.credit else "ICDT")
+        _text(family, "SubFmlyCd", "ESCT")
+        tx = _sub(_sub(node, "NtryDtls"), "TxDtls")
+        _text(_sub(tx, "Refs"), "EndToEndId", "NOTPROVIDED")
+        parties = _sub(tx, "RltdPties")
+        _text(_sub(parties, "Dbtr"), "Nm", entry.debtor_name[:70])
+        if entry.debtor_iban:
+            _text(_sub(_sub(parties, "DbtrAcct"), "Id"), "IBAN", entry.debtor_iban)
+        if entry.reference or entry.text:
+            remittance = _sub(tx, "RmtInf")
+            if entry.text:
+                _text(remittance, "Ustrd", entry.text[:140])
+            if entry.reference:
+                ref = _sub(_sub(remittance, "Strd"), "CdtrRefInf")
+                _text(_sub(_sub(ref, "Tp"), "CdOrPrtry"), "Cd", "SCOR")
+                _text(ref, "Ref", entry.reference)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _sub(parent: etree._Element, tag: str) -> etree._Element:
+    return etree.SubElement(parent, f"{{{NS}}}{tag}")
+
+
+def _text(parent: etree._Element, tag: str, value: str) -> etree._Element:
+    node = _sub(parent, tag)
+    node.text = value
+    return node
