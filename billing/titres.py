@@ -86,9 +86,13 @@ def save_settings(conn: psycopg.Connection, data: dict[str, Any], *, actor: str)
         audit(conn, actor, "pes_settings_saved", "pes_settings", None, {k: values[k] for k in SETTING_FIELDS})
 
 
-def emit_titres(conn: psycopg.Connection, *, actor: str, on: date, run_id: int | None = None) -> Emission:
-    """Number the titres of the issued documents that have none (those of ``run_id`` only, if given), build
-    and validate their PES_Aller file and store it.
+def emit_titres(conn: psycopg.Connection, *, actor: str, on: date, run_id: int | None = None,
+                limit: int | None = None, attach_pdfs: bool = True) -> Emission:
+    """Number the titres of the issued documents that have none (those of ``run_id`` only, if given; the
+    first ``limit`` in number order, if given), build and validate their PES_Aller file and store it.
+
+    ``attach_pdfs=False`` leaves the invoices' PDFs out of the file (sent apart, when the tiers de
+    transmission limits a file's size); by default each titre carries its PDF.
 
     Raises:
         StateError: the régie collects by itself, its Hélios identifiers are missing, a document's PDF is
@@ -105,16 +109,17 @@ def emit_titres(conn: psycopg.Connection, *, actor: str, on: date, run_id: int |
                                                   "code budget"), settings[1:4], strict=True) if not value]
         if missing:
             raise StateError(f"identifiants Hélios à renseigner d'abord : {', '.join(missing)}")
-        name = conn.execute("SELECT name, siret FROM billing_issuer").fetchone()
+        name = conn.execute("SELECT name, siret, accountant FROM billing_issuer").fetchone()
         if name is None:
             raise StateError("l'émetteur des factures n'est pas renseigné")
-        coll = aller.Collectivite(name[0], name[1], settings[1], settings[2], settings[3], settings[4], settings[5])
-        invoices, credits, left_out = _pending(conn, run_id)
+        coll = aller.Collectivite(name[0], name[1], settings[1], settings[2], settings[3], settings[4], settings[5],
+                                  name[2])
+        invoices, credits, left_out = _pending(conn, run_id, limit)
         if not invoices and not credits:
             raise StateError("aucune facture ni aucun avoir émis sans titre" + (f" dans la facturation {run_id}"
                                                                                if run_id else ""))
-        pdfs = _pdfs(conn, [d["id"] for d in invoices + credits])
-        without = [d["number"] for d in invoices + credits if d["id"] not in pdfs]
+        pdfs = _pdfs(conn, [d["id"] for d in invoices + credits]) if attach_pdfs else {}
+        without = [d["number"] for d in invoices + credits if d["id"] not in pdfs] if attach_pdfs else []
         if without:
             raise StateError(f"PDF pas encore générés pour {len(without)} document(s) ({', '.join(without[:5])}"
                              f"{'…' if len(without) > 5 else ''}) : réessayez quand leur génération est finie")
@@ -125,19 +130,20 @@ def emit_titres(conn: psycopg.Connection, *, actor: str, on: date, run_id: int |
         by_run: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
         for doc in invoices:
             by_run[doc["run_id"]].append(doc)
+        next_titre = _next(conn, f"titre/{exercice}/{budget}", len(invoices) + len(credits))
         for run, docs in sorted(by_run.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
             titres = []
             for doc in docs:
-                number = _next(conn, f"titre/{exercice}/{budget}")
+                number, next_titre = next_titre, next_titre + 1
                 titre_numbers[doc["id"]] = (exercice, number)
-                titres.append(_titre(doc, number, pdfs[doc["id"]], first_collected, on))
+                titres.append(_titre(doc, number, pdfs.get(doc["id"]), first_collected, on))
             bordereaux.append((aller.Bordereau(exercice, _next(conn, f"bordereau/{exercice}/{budget}/01"), on,
                                                aller.ORDINARY, tuple(titres)), run, [d["id"] for d in docs]))
         if credits:
             titres = []
             for doc in credits:
-                number = _next(conn, f"titre/{exercice}/{budget}")
-                titres.append(_titre(doc, number, pdfs[doc["id"]], first_collected, on,
+                number, next_titre = next_titre, next_titre + 1
+                titres.append(_titre(doc, number, pdfs.get(doc["id"]), first_collected, on,
                                      reduces=titre_numbers[doc["original_id"]]))
             bordereaux.append((aller.Bordereau(exercice, _next(conn, f"bordereau/{exercice}/{budget}/02"), on,
                                                aller.REDUCTION, tuple(titres)), None, [d["id"] for d in credits]))
@@ -168,7 +174,7 @@ def emit_titres(conn: psycopg.Connection, *, actor: str, on: date, run_id: int |
     return Emission(file_id, file_name, len(bordereaux), count, total, left_out)
 
 
-def _pending(conn: psycopg.Connection, run_id: int | None
+def _pending(conn: psycopg.Connection, run_id: int | None, limit: int | None = None
              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """Issued invoices and credit notes without titre; credit notes only once their invoice has one (or
     gets one now); documents of a zero or negative total are left out, named."""
@@ -182,7 +188,7 @@ def _pending(conn: psycopg.Connection, run_id: int | None
              AND (%(run)s::bigint IS NULL OR i.run_id = %(run)s
                   OR i.kind = 'credit_note' AND EXISTS (SELECT 1 FROM invoices o WHERE o.id = i.corrects_invoice_id
                                                         AND o.run_id = %(run)s))
-           ORDER BY i.number""", {"run": run_id}).fetchall()
+           ORDER BY i.number LIMIT %(limit)s""", {"run": run_id, "limit": limit}).fetchall()
     keys = ("id", "kind", "number", "run_id", "original_id", "period_start", "period_end", "issue_date", "due_date",
             "total_ttc", "buyer", "payment", "helios_category", "helios_legal_nature", "mandate_id", "original_titled")
     docs = [dict(zip(keys, r, strict=True)) for r in rows]
@@ -210,7 +216,7 @@ def _pending(conn: psycopg.Connection, run_id: int | None
     return invoices, credits, left_out
 
 
-def _titre(doc: dict[str, Any], number: int, pdf: bytes, first_collected: set[int], on: date,
+def _titre(doc: dict[str, Any], number: int, pdf: bytes | None, first_collected: set[int], on: date,
            reduces: tuple[int, int] | None = None) -> aller.Titre:
     buyer = doc["buyer"]
     category, nature = ((doc["helios_category"], doc["helios_legal_nature"]) if doc["helios_category"]
@@ -237,7 +243,7 @@ def _titre(doc: dict[str, Any], number: int, pdf: bytes, first_collected: set[in
         number, f"{kind} {doc['number']} · chauffage urbain {period} · {buyer.get('delivery_point') or ''}".strip(),
         doc["number"], doc["period_start"], last_day, tiers, vat,
         aller.Attachment(re.sub(r"[^0-9A-Za-z]", "", doc["number"]), f"{doc['number']}.pdf", pdf,
-                         f"{kind} {doc['number']}"),
+                         f"{kind} {doc['number']}") if pdf is not None else None,
         debit, buyer.get("chorus_service_code") if public else None,
         buyer.get("chorus_engagement") if public else None, reduces)
 
@@ -273,10 +279,11 @@ def _existing_numbers(conn: psycopg.Connection, invoice_ids: list[int]) -> list[
         "SELECT invoice_id, exercice, number FROM titres WHERE invoice_id = ANY(%s)", (invoice_ids,))]
 
 
-def _next(conn: psycopg.Connection, series: str) -> int:
-    row = conn.execute("INSERT INTO pes_counters (series, next_value) VALUES (%s, 2) ON CONFLICT (series) "
-                       "DO UPDATE SET next_value = pes_counters.next_value + 1 RETURNING next_value - 1",
-                       (series,)).fetchone()
+def _next(conn: psycopg.Connection, series: str, count: int = 1) -> int:
+    """The first of ``count`` numbers taken from ``series`` (in this transaction: a rollback gives them back)."""
+    row = conn.execute("INSERT INTO pes_counters (series, next_value) VALUES (%(s)s, %(n)s + 1) ON CONFLICT (series) "
+                       "DO UPDATE SET next_value = pes_counters.next_value + %(n)s RETURNING next_value - %(n)s",
+                       {"s": series, "n": count}).fetchone()
     assert row is not None  # noqa: S101
     return int(row[0])
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import base64
 import gzip
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -45,6 +47,7 @@ class Collectivite:
     cod_bud: str  # CodBud, 2 characters (the budget of the heat service)
     product_code: str  # CodProdLoc of heat sales, up to 4 characters
     nature: str  # Nature: the revenue account of heat sales (e.g. 70613)
+    accountant: str | None = None  # LibellePoste: the public accountant's office
 
 
 @dataclass(frozen=True)
@@ -138,12 +141,13 @@ def build_pes_aller(coll: Collectivite, bordereaux: list[Bordereau], file_name: 
     _v(params, "TypFic", "PESALR1")
     _v(params, "NomFic", file_name[:100])
     emitter = _sub(envelope, "Emetteur")
-    _v(emitter, "Sigle", coll.name[:38])
-    _v(emitter, "Adresse", sender[:160])
+    _v(emitter, "Sigle", coll.name[:32])
+    _v(emitter, "Adresse", sender[:38])
     head = _sub(root, "EnTetePES")
     _v(head, "DteStr", built_on.isoformat())
     _v(head, "IdPost", coll.id_post)
-    _v(head, "LibellePoste", coll.name[:50])
+    if coll.accountant:
+        _v(head, "LibellePoste", coll.accountant[:38])
     _v(head, "IdColl", coll.siret)
     _v(head, "CodCol", coll.cod_col)
     _v(head, "CodBud", coll.cod_bud)
@@ -165,7 +169,7 @@ def build_pes_aller(coll: Collectivite, bordereaux: list[Bordereau], file_name: 
             _v(pj, "IdUnique", attachment.unique_id[:50])
             _v(pj, "NomPJ", attachment.file_name[:100])
             _v(pj, "TypePJ", "002")
-            _v(pj, "Description", attachment.description[:255])
+            _v(pj, "Description", attachment.description[:100])
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -229,8 +233,8 @@ def _line(piece: etree._Element, coll: Collectivite, titre: Titre, line_no: int,
         _v(debit, "MtPrel", _amount(titre.debit.amount))
         _v(debit, "SequencePres", SEQUENCES[titre.debit.sequence])
         _v(debit, "DateSignMandat", titre.debit.signed_on.isoformat())
-        _v(debit, "RefUniMdt", titre.debit.mandate_reference[:35])
-        _v(debit, "LibPrel", titre.debit.label[:140])
+        _v(debit, "RefUniMdt", _sepa_text(titre.debit.mandate_reference)[:35])
+        _v(debit, "LibPrel", _sepa_text(titre.debit.label)[:140])
     if titre.reduces:
         attach = _sub(bloc, "RattachPiece")
         _v(attach, "NatPceOrig", "01")
@@ -259,6 +263,12 @@ def _tiers(parent: etree._Element, tiers: Tiers) -> None:
     _v(address, "CP", tiers.postcode[:5])
     _v(address, "Ville", tiers.city[:38])
     _v(address, "CodRes", "0" if tiers.country == "FR" else "1")
+
+
+def _sepa_text(text: str) -> str:
+    """Text in the SEPA character set the schema allows (letters without accents, digits, / ? : ( ) . , ' + -)."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^0-9a-zA-Z/?:().,' +-]", " ", plain).strip() or "-"
 
 
 def _amount(value: Decimal) -> str:
