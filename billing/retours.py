@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -122,3 +123,33 @@ def emargements_of(conn: psycopg.Connection, invoice_id: int) -> list[dict[str, 
     return [{"origin": r[0], "label": ORIGIN_LABELS.get(r[0], r[0]), "day": r[1], "amount": r[2]}
             for r in conn.execute("SELECT origin, day, amount FROM titre_emargements WHERE invoice_id = %s "
                                   "ORDER BY day, id", (invoice_id,))]
+
+
+def dues(conn: psycopg.Connection, invoice_ids: list[int]) -> dict[int, Decimal]:
+    """What each of these invoices still owes [€] (credit notes, payments and write-offs deducted)."""
+    return {int(r[0]): Decimal(r[1]) for r in conn.execute(
+        """SELECT i.id, i.total_ttc
+                  - coalesce((SELECT sum(c.total_ttc) FROM invoices c WHERE c.corrects_invoice_id = i.id
+                              AND c.status = 'issued'), 0)
+                  - coalesce((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id), 0)
+                  - coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id), 0)
+           FROM invoices i WHERE i.id = ANY(%s) AND i.kind = 'invoice'""", (invoice_ids,))}
+
+
+def account_summary(conn: psycopg.Connection, subscriber_id: int, today: date) -> dict[str, Decimal]:
+    """A subscriber's account [€]: what its issued invoices still owe (``due``), of which past their due
+    date (``overdue``), and the credit it holds from overpayments (``credit``)."""
+    row = conn.execute(
+        """WITH owed AS (
+               SELECT i.due_date, i.total_ttc
+                      - coalesce((SELECT sum(c.total_ttc) FROM invoices c WHERE c.corrects_invoice_id = i.id
+                                  AND c.status = 'issued'), 0)
+                      - coalesce((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id), 0)
+                      - coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id), 0) AS due
+               FROM invoices i WHERE i.subscriber_id = %(s)s AND i.kind = 'invoice' AND i.status = 'issued')
+           SELECT coalesce(sum(due) FILTER (WHERE due > 0), 0),
+                  coalesce(sum(due) FILTER (WHERE due > 0 AND due_date < %(today)s), 0),
+                  (SELECT coalesce(sum(amount), 0) FROM payments WHERE subscriber_id = %(s)s AND invoice_id IS NULL)
+           FROM owed""", {"s": subscriber_id, "today": today}).fetchone()
+    assert row is not None  # noqa: S101
+    return {"due": Decimal(row[0]), "overdue": Decimal(row[1]), "credit": Decimal(row[2])}

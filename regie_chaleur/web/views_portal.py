@@ -19,7 +19,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from billing.documents.content import read_disclosure
 from billing.documents.store import read_document
+from billing.identifiers import creditor_reference
 from billing.periods import add_months, boundary
+from billing.retours import account_summary, dues
 from regie_chaleur.deps import DbDep, Offset
 from regie_chaleur.operations.signatures import subscribed_power_audit
 from regie_chaleur.services import billing_read as q
@@ -172,8 +174,16 @@ def daily(db: DbDep, principal: PortalDep, point: str | None = None,
 def invoices(request: Request, db: DbDep, principal: PortalDep,
              offset: Offset = 0) -> HTMLResponse:
     with db.pool.connection() as conn:
-        rows, total = q.list_invoices(conn, subscriber_id=_scope(principal), limit=24, offset=offset)
-    return page(request, "portal/invoices.html", title="Mes factures", rows=rows, total=total, offset=offset, limit=24)
+        rows, total = q.list_invoices(conn, subscriber_id=_scope(principal), status="issued", limit=24,
+                                      offset=offset)
+        owed = dues(conn, [r["id"] for r in rows])
+        account = account_summary(conn, _scope(principal), date.today())
+        collection = conn.execute("SELECT collection FROM pes_settings").fetchone()
+    for r in rows:
+        r["due"] = owed.get(r["id"])
+        r["reference"] = creditor_reference(r["number"]) if r["kind"] == "invoice" else None
+    return page(request, "portal/invoices.html", title="Mes factures", rows=rows, total=total, offset=offset, limit=24,
+                account=account, today=date.today(), accountant=bool(collection and collection[0] == "accountant"))
 
 
 @router.get("/factures/{number}.pdf")

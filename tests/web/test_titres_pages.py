@@ -13,12 +13,15 @@ from html import unescape
 
 import httpx
 
+from billing.bank import import_statement
 from billing.camt import Entry, build_statement
 from billing.identifiers import creditor_reference
 from billing.pes.retour import Emargement, TitreStatus, build_pes_retour
 from billing.pes.schema import schema_errors
+from billing.runs import simulate_run
 from regie_chaleur.db.database import Database
 from regie_chaleur.services.documents import generate_run_documents
+from tests.billing.support import ACTOR, remote
 from tests.support.auth import signed_in
 
 
@@ -129,3 +132,23 @@ def test_bank_statement_matched_and_a_line_assigned_by_hand(site: tuple[Database
         assert "Paiement affecté." in page and "Aucune ligne en attente." in page and "affecté à la main" in page
         invoice = _text(client.get("/facturation/factures/FAC-2026-000001"))
         assert "Reste dû 0,00 €" in invoice
+
+
+def test_the_portal_shows_what_is_owed_and_never_a_draft(site: tuple[Database, str]) -> None:
+    db, base = site
+    with db.pool.connection() as conn:
+        total = conn.execute("SELECT total_ttc FROM invoices WHERE number = 'FAC-2026-000001'").fetchone()[0]
+        import_statement(conn, build_statement("FR7630001007941234567890185", [
+            Entry(total, date(2026, 12, 1), "ABO UN", reference=creditor_reference("FAC-2026-000001"))], "ST-P",
+            datetime(2026, 12, 2, 7, tzinfo=UTC)), "p.xml", actor=ACTOR)
+        remote(conn, "MTR-0001", date(2026, 12, 1), "12000")
+        simulate_run(conn, date(2026, 11, 1), actor=ACTOR, run_date=date(2026, 12, 3))  # drafts, not issued
+    with closing(signed_in(base, "abonne-un")) as client:
+        text = _text(client.get("/espace/factures"))
+        assert "FAC-2026-000001" in text and "réglée" in text and creditor_reference("FAC-2026-000001") in text
+        assert "du 01/10/2026 au 31/10/2026" in text
+        assert "Reste à payer : 0,00 €" in text
+        assert "None" not in text and "01/11/2026 au 30/11/2026" not in text  # November's draft is not shown
+    with closing(signed_in(base, "abonne-deux")) as client:
+        text = _text(client.get("/espace/factures"))
+        assert "FAC-2026-000002" in text and "réglée" not in text and "FAC-2026-000001" not in text
