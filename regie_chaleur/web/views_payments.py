@@ -1,15 +1,19 @@
-"""Billing staff pages for the payments the régie receives itself (facturation/encaissements): bank
-statements (camt.053) imported and matched, the queue of lines waiting for a person, assigned by hand."""
+"""Billing staff pages for what is owed and paid: bank statements (camt.053) imported and matched when the
+régie collects itself (facturation/encaissements), the queue of lines waiting for a person, a subscriber's
+account, the aged balance."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from billing.bank import MATCH_LABELS, STATE_LABELS, assign_line, import_statement, unmatched_lines
 from billing.errors import BankError, NotFoundError, StateError
+from billing.ledger import BUCKET_LABELS, account_entries, aged_balance, aged_totals
+from billing.retours import account_summary
 from regie_chaleur.deps import DbDep
 from regie_chaleur.web.authz import BillingDep
 from regie_chaleur.web.render import page
@@ -64,3 +68,25 @@ def assign(request: Request, db: DbDep, principal: BillingDep, line_id: int,
         return payments_page(request, db, status_code=422, assign_error={"line": line_id, "message": str(exc),
                                                                           "value": facture})
     return RedirectResponse("/facturation/encaissements?ok=payment-assigned", status_code=303)
+
+
+@router.get("/balance-agee", response_class=HTMLResponse)
+def aged(request: Request, db: DbDep, principal: BillingDep) -> HTMLResponse:
+    """What each subscriber still owes by how long ago it fell due, public and private debtors apart."""
+    with db.pool.connection() as conn:
+        rows = aged_balance(conn, date.today())
+    return page(request, "billing/aged_balance.html", title="Balance âgée", rows=rows, totals=aged_totals(rows),
+                buckets=BUCKET_LABELS, today=date.today())
+
+
+@router.get("/abonnes/{subscriber_id}/compte", response_class=HTMLResponse)
+def account(request: Request, db: DbDep, principal: BillingDep, subscriber_id: int) -> HTMLResponse:
+    """A subscriber's account: invoices, credit notes, payments and write-offs with the running balance."""
+    with db.pool.connection() as conn:
+        found = conn.execute("SELECT code, name FROM subscribers WHERE id = %s", (subscriber_id,)).fetchone()
+        if found is None:
+            raise HTTPException(404, "abonné inconnu")
+        entries = account_entries(conn, subscriber_id)
+        summary = account_summary(conn, subscriber_id, date.today())
+    return page(request, "billing/account.html", title=f"Compte de {found[1]}", code=found[0], name=found[1],
+                subscriber_id=subscriber_id, entries=entries, summary=summary)

@@ -5,7 +5,7 @@ its total − its credit notes − its payments, and no line is ever applied bey
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -17,7 +17,8 @@ from billing.bank import assign_line, import_statement, open_invoices, unmatched
 from billing.camt import Entry, build_statement
 from billing.errors import BankError, NotFoundError, StateError
 from billing.identifiers import creditor_reference
-from billing.retours import invoice_balance
+from billing.ledger import account_entries, aged_balance, aged_totals
+from billing.retours import account_summary, invoice_balance
 from tests.billing.support import ACTOR, iban
 
 ACCOUNT = "FR7630001007941234567890185"
@@ -126,3 +127,39 @@ def test_balances_always_add_up(issued: psycopg.Connection, lines: list[tuple[st
             total = issued.execute("SELECT total_ttc FROM invoices WHERE id = %s", (invoice_id,)).fetchone()[0]
             assert balance["due"] == inv["due"] == total - balance["credited"] - payments_of(issued, invoice_id)
             assert balance["due"] >= 0
+        for (subscriber_id,) in issued.execute("SELECT id FROM subscribers").fetchall():
+            entries = account_entries(issued, subscriber_id)
+            billed = issued.execute(
+                "SELECT coalesce(sum(total_ttc) FILTER (WHERE kind = 'invoice'), 0) - coalesce(sum(total_ttc) "
+                "FILTER (WHERE kind = 'credit_note'), 0) FROM invoices WHERE subscriber_id = %s AND status = 'issued'",
+                (subscriber_id,)).fetchone()[0]
+            paid = issued.execute("SELECT coalesce(sum(amount), 0) FROM payments WHERE subscriber_id = %s",
+                                  (subscriber_id,)).fetchone()[0]
+            assert (entries[-1].balance if entries else 0) == billed - paid
+
+
+def test_account_and_aged_balance(issued: psycopg.Connection) -> None:
+    _, ttc3 = due(issued, "FAC-2026-000003")
+    import_statement(issued, build_statement(ACCOUNT, [
+        Entry(ttc3 + Decimal("20.00"), DAY, "SDC OPH-B", reference=creditor_reference("FAC-2026-000003"))],
+        "ST-A", WHEN), "a.xml", actor=ACTOR)
+    oph_b = issued.execute("SELECT id FROM subscribers WHERE code = 'OPH-B'").fetchone()[0]
+    entries = account_entries(issued, oph_b)
+    assert sorted((e.document or "", e.debit, e.credit) for e in entries) == [
+        ("", 0, Decimal("20.00")), ("FAC-2026-000003", 0, ttc3), ("FAC-2026-000003", ttc3, 0)]
+    assert [e.day for e in entries] == sorted(e.day for e in entries)
+    assert entries[-1].balance == Decimal("-20.00")  # a credit the subscriber holds
+    assert account_summary(issued, oph_b, DAY) == {"due": 0, "overdue": 0, "credit": Decimal("20.00")}
+
+    _, ttc1 = due(issued, "FAC-2026-000001")
+    id2, ttc2 = due(issued, "FAC-2026-000002")
+    due_date = issued.execute("SELECT due_date FROM invoices WHERE id = %s", (id2,)).fetchone()[0]
+    rows = {r["code"]: r for r in aged_balance(issued, due_date + timedelta(days=45))}
+    assert set(rows) == {"ECOLE-JC", "OPH-A"}
+    assert rows["OPH-A"]["d31_60"] == ttc2 and rows["OPH-A"]["total"] == ttc2 and not rows["OPH-A"]["public"]
+    assert rows["ECOLE-JC"]["d31_60"] == ttc1 - Decimal("10.55") and rows["ECOLE-JC"]["public"]
+    totals = aged_totals(list(rows.values()))
+    assert totals["public"]["total"] == ttc1 - Decimal("10.55") and totals["private"]["total"] == ttc2
+    assert totals["all"]["d31_60"] == ttc1 - Decimal("10.55") + ttc2
+    assert {r["code"] for r in aged_balance(issued, due_date)} == {"ECOLE-JC", "OPH-A"}
+    assert aged_balance(issued, due_date)[0]["not_due"] > 0

@@ -132,6 +132,13 @@ def test_bank_statement_matched_and_a_line_assigned_by_hand(site: tuple[Database
         assert "Paiement affecté." in page and "Aucune ligne en attente." in page and "affecté à la main" in page
         invoice = _text(client.get("/facturation/factures/FAC-2026-000001"))
         assert "Reste dû 0,00 €" in invoice
+        aged = client.get("/facturation/balance-agee")
+        assert aged.status_code == 200 and "ABO-2" in _text(aged) and "ABO-1" not in _text(aged)
+        with db.pool.connection() as conn:
+            sub = conn.execute("SELECT id FROM subscribers WHERE code = 'ABO-2'").fetchone()[0]
+        account = _text(client.get(f"/facturation/abonnes/{sub}/compte"))
+        assert "Compte de" in account and "FAC-2026-000002" in account and "Paiement reçu" in account
+        assert client.get("/facturation/abonnes/999999/compte").status_code == 404
 
 
 def test_the_portal_shows_what_is_owed_and_never_a_draft(site: tuple[Database, str]) -> None:
