@@ -5,7 +5,9 @@ A line is matched, in this order of trust, by the ISO 11649 creditor reference p
 (structured, or found in the free text), by an invoice number in the free text, or by its amount and its
 payer (exactly one open invoice of that outstanding amount whose subscriber's name or mandate IBAN is the
 payer's). Its money goes to the invoice up to what the invoice still owes; anything above is kept as a
-credit on the subscriber's account. A line nothing identifies waits in a queue for a person to assign.
+credit on the subscriber's account. A line nothing identifies waits in a queue for a person to assign. The credit of a
+direct-debit collection (its total, naming the file's message id) is recognised as such: its invoices
+are paid by their debits.
 
 Files are read with pycamt (a maintained camt.052/053 parser). A file is imported once (its digest is
 kept) and each line once whatever file brings it again, so importing anything twice changes nothing.
@@ -88,7 +90,8 @@ def read_statement(content: bytes) -> tuple[str | None, list[BankLine], int]:
         if amount <= 0:
             others += 1
             continue
-        text = tx.get("RemittanceInformationFull") or tx.get("AdditionalRemittanceInformation")
+        text = " ".join(str(tx[k]) for k in ("RemittanceInformationFull", "AdditionalRemittanceInformation",
+                                             "AdditionalEntryInformation") if tx.get(k)) or None
         structured = tx.get("RemittanceInformation") if tx.get("RemittanceInformation") != tx.get(
             "RemittanceInformationFull") else None
         key = "|".join(str(v) for v in (account, tx.get("TransactionID"), tx.get("EndToEndId"), booked, amount,
@@ -138,14 +141,9 @@ def import_statement(conn: psycopg.Connection, content: bytes, name: str, *, act
 def open_invoices(conn: psycopg.Connection) -> dict[int, dict[str, Any]]:
     """Issued invoices that still owe something [€], with their subscriber, its name and mandate IBANs."""
     rows = conn.execute(
-        """SELECT i.id, i.number, i.subscriber_id, s.name, i.total_ttc
-                  - coalesce((SELECT sum(c.total_ttc) FROM invoices c WHERE c.corrects_invoice_id = i.id
-                              AND c.status = 'issued'), 0)
-                  - coalesce((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id), 0)
-                  - coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id), 0),
-                  (SELECT array_agg(m.iban) FROM sepa_mandates m WHERE m.subscriber_id = i.subscriber_id)
-           FROM invoices i JOIN subscribers s ON s.id = i.subscriber_id
-           WHERE i.kind = 'invoice' AND i.status = 'issued'""").fetchall()
+        """SELECT d.invoice_id, d.number, d.subscriber_id, s.name, d.due,
+                  (SELECT array_agg(m.iban) FROM sepa_mandates m WHERE m.subscriber_id = d.subscriber_id)
+           FROM invoice_dues d JOIN subscribers s ON s.id = d.subscriber_id""").fetchall()
     return {int(r[0]): {"number": r[1], "subscriber_id": int(r[2]), "name": r[3], "due": Decimal(r[4]),
                         "ibans": set(r[5] or [])} for r in rows}
 
@@ -158,10 +156,19 @@ def _match(conn: psycopg.Connection, lines: list[tuple[int, BankLine]], actor: s
     for i, inv in invoices.items():
         if inv["due"] > 0:
             by_amount[inv["due"]].append(i)
+    batches = {(r[0], Decimal(r[1])) for r in conn.execute(
+        "SELECT message_id, total FROM sepa_exports x WHERE NOT EXISTS (SELECT 1 FROM bank_lines l "
+        "WHERE l.matched_by = 'direct_debit' AND l.remittance LIKE '%%' || x.message_id || '%%')")}
     states: Counter[str] = Counter({"matched": 0, "partial": 0, "overpaid": 0, "unmatched": 0})
     payments: list[tuple[Any, ...]] = []
     updates: list[tuple[str, str, int]] = []
     for line_id, line in lines:
+        batch = next((b for b in batches if b[1] == line.amount and b[0] in (line.remittance or "")), None)
+        if batch is not None:  # the credit of a direct-debit collection: its invoices are paid by the debits
+            batches.discard(batch)
+            states["matched"] += 1
+            updates.append(("matched", "direct_debit", line_id))
+            continue
         invoice_id, how = _identify(line, by_reference, by_number, by_amount, invoices)
         if invoice_id is None:
             states["unmatched"] += 1

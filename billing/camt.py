@@ -1,6 +1,6 @@
-"""camt.053.001.02 statements written as a bank sends them: the bank's side, for the demonstration, the
-tests and the benchmark (as the substation simulator is the devices' side). Reading is in
-:mod:`billing.bank`, with pycamt."""
+"""Bank files written as a bank sends them (camt.053 statements, pain.002 rejects, camt.054 returns): the
+bank's side, for the demonstration, the tests and the benchmark (as the substation simulator is the
+devices' side). Reading is in :mod:`billing.bank` (with pycamt) and :mod:`billing.sepa_returns`."""
 
 from __future__ import annotations
 
@@ -75,3 +75,72 @@ def _text(parent: etree._Element, tag: str, value: str) -> etree._Element:
     node = _sub(parent, tag)
     node.text = value
     return node
+
+
+@dataclass(frozen=True)
+class Return:
+    end_to_end: str  # the collection's end-to-end id (the invoice number)
+    reason: str  # ISO 20022 reason code
+    amount: Decimal  # [€]
+    on: date
+
+
+def build_pain002(original_message_id: str, returns: list[Return], message_id: str, created: datetime) -> bytes:
+    """A pain.002.001.03 status report rejecting these collections of the pain.008 ``original_message_id``."""
+    ns = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"
+    root = etree.Element(f"{{{ns}}}Document", nsmap={None: ns})  # type: ignore[dict-item]
+
+    def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+        node = etree.SubElement(parent, f"{{{ns}}}{tag}")
+        node.text = text
+        return node
+
+    report = sub(root, "CstmrPmtStsRpt")
+    header = sub(report, "GrpHdr")
+    sub(header, "MsgId", message_id)
+    sub(header, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    original = sub(report, "OrgnlGrpInfAndSts")
+    sub(original, "OrgnlMsgId", original_message_id)
+    sub(original, "OrgnlMsgNmId", "pain.008.001.02")
+    info = sub(report, "OrgnlPmtInfAndSts")
+    sub(info, "OrgnlPmtInfId", original_message_id)
+    for n, r in enumerate(returns, start=1):
+        tx = sub(info, "TxInfAndSts")
+        sub(tx, "StsId", f"{message_id}-{n}")
+        sub(tx, "OrgnlEndToEndId", r.end_to_end)
+        sub(tx, "TxSts", "RJCT")
+        sub(sub(sub(tx, "StsRsnInf"), "Rsn"), "Cd", r.reason)
+        sub(sub(sub(tx, "OrgnlTxRef"), "Amt"), "InstdAmt", f"{r.amount:.2f}").set("Ccy", "EUR")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def build_camt054(account_iban: str, returns: list[Return], notification_id: str, created: datetime) -> bytes:
+    """A camt.054.001.02 debit notification of these returned collections."""
+    ns = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"
+    root = etree.Element(f"{{{ns}}}Document", nsmap={None: ns})  # type: ignore[dict-item]
+
+    def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+        node = etree.SubElement(parent, f"{{{ns}}}{tag}")
+        node.text = text
+        return node
+
+    body = sub(root, "BkToCstmrDbtCdtNtfctn")
+    header = sub(body, "GrpHdr")
+    sub(header, "MsgId", notification_id)
+    sub(header, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    notification = sub(body, "Ntfctn")
+    sub(notification, "Id", notification_id)
+    sub(notification, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    sub(sub(sub(notification, "Acct"), "Id"), "IBAN", account_iban)
+    for n, r in enumerate(returns, start=1):
+        entry = sub(notification, "Ntry")
+        sub(entry, "Amt", f"{r.amount:.2f}").set("Ccy", "EUR")
+        sub(entry, "CdtDbtInd", "DBIT")
+        sub(entry, "Sts", "BOOK")
+        sub(sub(entry, "BookgDt"), "Dt", r.on.isoformat())
+        sub(entry, "AcctSvcrRef", f"{notification_id}-{n:05d}")
+        tx = sub(sub(entry, "NtryDtls"), "TxDtls")
+        sub(sub(tx, "Refs"), "EndToEndId", r.end_to_end)
+        sub(tx, "Amt", f"{r.amount:.2f}").set("Ccy", "EUR")
+        sub(sub(sub(tx, "RtrInf"), "Rsn"), "Cd", r.reason)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

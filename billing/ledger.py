@@ -1,9 +1,10 @@
 """A subscriber's account and the régie's aged balance.
 
 The account (relevé de compte) lists, in date order, what was billed (invoices, debit), what was
-credited (credit notes), paid (payments received by the régie, or recorded by the public accountant
-against the titres) and written off, with the running balance; its last balance is always
-Σ invoices − Σ credit notes − Σ payments − Σ write-offs [€]. A positive balance is owed by the
+credited (credit notes), paid (payments received by the régie, direct debits, or what the public
+accountant recorded against the titres), written off, and the direct debits that came back (debit),
+with the running balance; its last balance is always
+Σ invoices − Σ credit notes − Σ payments − Σ write-offs + Σ returns [€]. A positive balance is owed by the
 subscriber; a negative one is a credit the subscriber holds.
 
 The aged balance (balance âgée) sorts what each subscriber still owes by how long ago it fell due
@@ -20,6 +21,7 @@ from typing import Any
 import psycopg
 
 from billing.pes.retour import ORIGIN_LABELS, PAYMENT_ORIGINS
+from billing.sepa_returns import REASONS
 
 BUCKETS = ("not_due", "d1_30", "d31_60", "d61_90", "d90_plus")
 BUCKET_LABELS = {"not_due": "non échu", "d1_30": "1 à 30 jours", "d31_60": "31 à 60 jours",
@@ -52,9 +54,19 @@ def account_entries(conn: psycopg.Connection, subscriber_id: int) -> list[Accoun
            UNION ALL
            SELECT e.day, 2, e.origin, i.number, 0, e.amount, e.id
            FROM titre_emargements e JOIN invoices i ON i.id = e.invoice_id WHERE i.subscriber_id = %(s)s
+           UNION ALL
+           SELECT x.collection_date, 3, 'Prélèvement SEPA', i.number, 0, s.amount, s.invoice_id
+           FROM sepa_export_items s JOIN sepa_exports x ON x.id = s.export_id JOIN invoices i ON i.id = s.invoice_id
+           WHERE i.subscriber_id = %(s)s
+           UNION ALL
+           SELECT r.returned_on, 4, 'Prélèvement revenu impayé (' || r.reason || ')', i.number, r.amount, 0, r.id
+           FROM sepa_returns r JOIN invoices i ON i.id = r.invoice_id WHERE i.subscriber_id = %(s)s
            ORDER BY 1, 2, 7""", {"s": subscriber_id}).fetchall()
     out, balance = [], Decimal(0)
     for day, source, label, document, debit, credit, _ in rows:
+        if source == 4:
+            code = label[-5:-1]
+            label = f"Prélèvement revenu impayé : {REASONS.get(code, 'motif bancaire')} ({code})"
         if source == 2:
             label = ("Encaissement du comptable public" if label in PAYMENT_ORIGINS
                      else f"Comptable public : {ORIGIN_LABELS.get(label, label)}")
@@ -67,13 +79,7 @@ def aged_balance(conn: psycopg.Connection, today: date) -> list[dict[str, Any]]:
     """Per subscriber owing something: code, name, public, each bucket's amount [€] and the total, the
     largest first."""
     rows = conn.execute(
-        """WITH owed AS (
-               SELECT i.subscriber_id, %(today)s - i.due_date AS late, i.total_ttc
-                      - coalesce((SELECT sum(c.total_ttc) FROM invoices c WHERE c.corrects_invoice_id = i.id
-                                  AND c.status = 'issued'), 0)
-                      - coalesce((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id), 0)
-                      - coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id), 0) AS due
-               FROM invoices i WHERE i.kind = 'invoice' AND i.status = 'issued')
+        """WITH owed AS (SELECT subscriber_id, %(today)s - due_date AS late, due FROM invoice_dues)
            SELECT s.code, s.name, s.public_entity,
                   coalesce(sum(due) FILTER (WHERE late <= 0), 0),
                   coalesce(sum(due) FILTER (WHERE late BETWEEN 1 AND 30), 0),

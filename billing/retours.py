@@ -21,7 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from billing.errors import PesError
-from billing.pes.retour import ORIGIN_LABELS, PAYMENT_ORIGINS, WRITE_OFF_ORIGINS, read_pes_retour
+from billing.pes.retour import ORIGIN_LABELS, read_pes_retour
 from billing.runs import audit
 
 
@@ -99,24 +99,15 @@ def import_retour(conn: psycopg.Connection, content: bytes, name: str, *, actor:
 
 
 def invoice_balance(conn: psycopg.Connection, invoice_id: int) -> dict[str, Any]:
-    """What an invoice owes [€]: its total, its credit notes, the payments (recorded against its titre by
-    the accountant, or received by the régie itself) and write-offs, and the rest (``due``)."""
-    row = conn.execute(
-        """SELECT i.total_ttc,
-                  coalesce((SELECT sum(c.total_ttc) FROM invoices c WHERE c.corrects_invoice_id = i.id
-                            AND c.status = 'issued'), 0),
-                  coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id
-                            AND e.origin = ANY(%(pay)s)), 0)
-                  + coalesce((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id), 0),
-                  coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id
-                            AND e.origin = ANY(%(off)s)), 0)
-           FROM invoices i WHERE i.id = %(id)s""",
-        {"id": invoice_id, "pay": sorted(PAYMENT_ORIGINS), "off": sorted(WRITE_OFF_ORIGINS)}).fetchone()
+    """What an invoice owes [€]: its total, its credit notes, the payments (matched by the régie, recorded
+    by the public accountant against its titre, or collected by direct debit, less the debits that came
+    back), the write-offs, and the rest (``due``); empty for anything but an issued invoice."""
+    row = conn.execute("SELECT total, credited, paid + paid_accountant + debited - returned, written_off, due "
+                       "FROM invoice_dues WHERE invoice_id = %s", (invoice_id,)).fetchone()
     if row is None:
         return {}
-    total, credited, paid, written_off = (Decimal(v) for v in row)
-    return {"total": total, "credited": credited, "paid": paid, "written_off": written_off,
-            "due": total - credited - paid - written_off}
+    total, credited, paid, written_off, due = (Decimal(v) for v in row)
+    return {"total": total, "credited": credited, "paid": paid, "written_off": written_off, "due": due}
 
 
 def emargements_of(conn: psycopg.Connection, invoice_id: int) -> list[dict[str, Any]]:
@@ -126,30 +117,18 @@ def emargements_of(conn: psycopg.Connection, invoice_id: int) -> list[dict[str, 
 
 
 def dues(conn: psycopg.Connection, invoice_ids: list[int]) -> dict[int, Decimal]:
-    """What each of these invoices still owes [€] (credit notes, payments and write-offs deducted)."""
+    """What each of these issued invoices still owes [€] (see :func:`invoice_balance`)."""
     return {int(r[0]): Decimal(r[1]) for r in conn.execute(
-        """SELECT i.id, i.total_ttc
-                  - coalesce((SELECT sum(c.total_ttc) FROM invoices c WHERE c.corrects_invoice_id = i.id
-                              AND c.status = 'issued'), 0)
-                  - coalesce((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id), 0)
-                  - coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id), 0)
-           FROM invoices i WHERE i.id = ANY(%s) AND i.kind = 'invoice'""", (invoice_ids,))}
+        "SELECT invoice_id, due FROM invoice_dues WHERE invoice_id = ANY(%s)", (invoice_ids,))}
 
 
 def account_summary(conn: psycopg.Connection, subscriber_id: int, today: date) -> dict[str, Decimal]:
     """A subscriber's account [€]: what its issued invoices still owe (``due``), of which past their due
     date (``overdue``), and the credit it holds from overpayments (``credit``)."""
     row = conn.execute(
-        """WITH owed AS (
-               SELECT i.due_date, i.total_ttc
-                      - coalesce((SELECT sum(c.total_ttc) FROM invoices c WHERE c.corrects_invoice_id = i.id
-                                  AND c.status = 'issued'), 0)
-                      - coalesce((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id), 0)
-                      - coalesce((SELECT sum(e.amount) FROM titre_emargements e WHERE e.invoice_id = i.id), 0) AS due
-               FROM invoices i WHERE i.subscriber_id = %(s)s AND i.kind = 'invoice' AND i.status = 'issued')
-           SELECT coalesce(sum(due) FILTER (WHERE due > 0), 0),
+        """SELECT coalesce(sum(due) FILTER (WHERE due > 0), 0),
                   coalesce(sum(due) FILTER (WHERE due > 0 AND due_date < %(today)s), 0),
                   (SELECT coalesce(sum(amount), 0) FROM payments WHERE subscriber_id = %(s)s AND invoice_id IS NULL)
-           FROM owed""", {"s": subscriber_id, "today": today}).fetchone()
+           FROM invoice_dues WHERE subscriber_id = %(s)s""", {"s": subscriber_id, "today": today}).fetchone()
     assert row is not None  # noqa: S101
     return {"due": Decimal(row[0]), "overdue": Decimal(row[1]), "credit": Decimal(row[2])}

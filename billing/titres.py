@@ -268,7 +268,8 @@ def _pdfs(conn: psycopg.Connection, ids: list[int]) -> dict[int, bytes]:
 def _mandates_collected(conn: psycopg.Connection) -> set[int]:
     """Mandates already presented once (a SEPA export, or an earlier titre with a direct debit)."""
     return {int(r[0]) for r in conn.execute(
-        """SELECT mandate_id FROM sepa_export_items
+        """SELECT x.mandate_id FROM sepa_export_items x
+           WHERE NOT EXISTS (SELECT 1 FROM sepa_returns r WHERE r.invoice_id = x.invoice_id)
            UNION SELECT c.mandate_id FROM titres t JOIN invoices i ON i.id = t.invoice_id
                  JOIN contracts c ON c.id = i.contract_id
            WHERE c.mandate_id IS NOT NULL AND i.payment ->> 'method' = 'sepa' AND i.kind = 'invoice'""")}

@@ -3,7 +3,8 @@
 Built with ``sepaxml`` and validated against its bundled XSD. Rules applied:
 - one payment per invoice: amount its total incl. VAT, end-to-end id its number (the subscriber's bank
   statement shows it), remittance text number + period;
-- sequence type: FRST for a mandate's first collection, RCUR after (the mandate's first export fixes
+- sequence type: FRST for a mandate's first collection (or when every collection it had came back),
+  RCUR after (the mandate's first export fixes
   it); the types used are stored with the file, so exporting the same run and date again returns the
   very same file;
 - IBAN and BIC checked with schwifty (the BIC found from the IBAN when missing), mandate references
@@ -125,7 +126,9 @@ def _collectable(conn: psycopg.Connection, run_id: int) -> list[tuple[Any, ...]]
     and whether that mandate was ever collected before."""
     return conn.execute(
         """SELECT i.id, i.number, i.total_ttc, i.period_start, i.period_end, s.name, m.id, m.reference, m.signed_on,
-                  m.iban, m.bic, EXISTS (SELECT 1 FROM sepa_export_items x WHERE x.mandate_id = m.id) AS collected
+                  m.iban, m.bic, EXISTS (SELECT 1 FROM sepa_export_items x WHERE x.mandate_id = m.id
+                                AND NOT EXISTS (SELECT 1 FROM sepa_returns r WHERE r.invoice_id = x.invoice_id
+                                                AND r.mandate_id = x.mandate_id)) AS collected
            FROM invoices i JOIN contracts c ON c.id = i.contract_id JOIN subscribers s ON s.id = i.subscriber_id
            JOIN sepa_mandates m ON m.id = c.mandate_id AND m.status = 'active'
            WHERE i.run_id = %s AND i.kind = 'invoice' AND i.status = 'issued' AND c.payment_method = 'sepa'

@@ -1,5 +1,5 @@
 """Receivables commands, ``regie-chaleur bill titres|pes-settings|pes-retour|pes-file|bank-statement|
-assign-payment``: the régie's titres for the public accountant in PES V2 files and what comes back, or the
+sepa-returns|assign-payment``: the régie's titres for the public accountant in PES V2 files and what comes back, or the
 bank statements when it collects itself (messages in French, for billing staff)."""
 
 from __future__ import annotations
@@ -43,6 +43,11 @@ def register_titres(actions: Any) -> None:
     bank.add_argument("file", type=Path)
     bank.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
     bank.set_defaults(handler=cmd_bank_statement)
+    returns = actions.add_parser("sepa-returns", help="import the bank's direct-debit rejects and returns "
+                                                     "(pain.002 or camt.054; once per file and per return)")
+    returns.add_argument("file", type=Path)
+    returns.add_argument("--as", dest="actor", default=os.environ.get("USER", "cli"))
+    returns.set_defaults(handler=cmd_sepa_returns)
     assign = actions.add_parser("assign-payment", help="assign a statement line waiting in the queue to an invoice")
     assign.add_argument("line_id", type=int)
     assign.add_argument("invoice", help="invoice number")
@@ -141,4 +146,21 @@ def cmd_assign_payment(args: argparse.Namespace, settings: Settings) -> int:
     with connected(settings) as (_db, conn):
         state = assign_line(conn, args.line_id, args.invoice, actor=args.actor)
     print(f"ligne {args.line_id} affectée à {args.invoice.upper()} : {STATE_LABELS[state]}")
+    return 0
+
+
+def cmd_sepa_returns(args: argparse.Namespace, settings: Settings) -> int:
+    from billing.sepa_returns import import_returns
+    from regie_chaleur.db.database import connected
+
+    with connected(settings) as (_db, conn):
+        done = import_returns(conn, args.file.read_bytes(), args.file.name, actor=args.actor)
+    if done.already:
+        print(f"{args.file} : déjà importé, rien n'a changé")
+        return 0
+    print(f"{args.file} : {done.recorded} prélèvement(s) revenu(s) impayé(s) enregistré(s)")
+    for reference in done.suspended:
+        print(f"  mandat suspendu : {reference}")
+    for item in done.unknown:
+        print(f"  ignoré : {item}")
     return 0

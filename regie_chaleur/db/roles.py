@@ -21,7 +21,7 @@ from psycopg import sql
 from regie_chaleur.errors import RegieError
 
 APPEND_ONLY = ("audit_log", "billing_audit", "invoice_documents", "login_attempts", "pes_files", "pes_retours",
-               "bank_statements")
+               "bank_statements", "sepa_return_files")
 READ_ONLY = ("schema_migrations",)
 
 

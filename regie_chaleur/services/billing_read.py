@@ -88,7 +88,7 @@ def subscriber_detail(conn: psycopg.Connection, subscriber_id: int) -> dict[str,
     subscriber = found[0]
     subscriber["contracts"] = list_contracts(conn, subscriber_id=subscriber_id)[0]
     subscriber["mandates"] = _dicts(conn.execute(
-        "SELECT id, reference, signed_on, iban, bic, status, first_collected_on FROM sepa_mandates "
+        "SELECT id, reference, signed_on, iban, bic, status, status_reason, first_collected_on FROM sepa_mandates "
         "WHERE subscriber_id = %s ORDER BY signed_on", (subscriber_id,)))
     return subscriber
 

@@ -19,6 +19,7 @@ from billing.exports.sepa import earliest_collection, export_sepa
 from billing.periods import PARIS, parse_month
 from billing.retours import emargements_of, invoice_balance
 from billing.runs import check_month_ended, discard_run, run_summary
+from billing.sepa_returns import returns_of
 from billing.titres import TITRE_STATES, titre_of
 from regie_chaleur.deps import DbDep, Offset
 from regie_chaleur.services import billing_read as q
@@ -197,10 +198,11 @@ def invoice(request: Request, db: DbDep, principal: BillingDep, number: str) -> 
         titre = titre_of(conn, found["id"]) if found else None
         balance = invoice_balance(conn, found["id"]) if found and found["kind"] == "invoice" else None
         emargements = emargements_of(conn, found["id"]) if found and titre else []
+        returned = returns_of(conn, found["id"]) if found else []
     if found is None:
         raise HTTPException(404, f"facture {number} inconnue")
     return page(request, "billing/invoice.html", title=f"Facture {number}", inv=found, errors=[], titre=titre,
-                titre_states=TITRE_STATES, balance=balance, emargements=emargements)
+                titre_states=TITRE_STATES, balance=balance, emargements=emargements, returned=returned)
 
 
 @router.get("/factures/{number}/{kind}")

@@ -14,6 +14,7 @@ from billing.bank import MATCH_LABELS, STATE_LABELS, assign_line, import_stateme
 from billing.errors import BankError, NotFoundError, StateError
 from billing.ledger import BUCKET_LABELS, account_entries, aged_balance, aged_totals
 from billing.retours import account_summary
+from billing.sepa_returns import import_returns
 from regie_chaleur.deps import DbDep
 from regie_chaleur.web.authz import BillingDep
 from regie_chaleur.web.render import page
@@ -34,6 +35,7 @@ def payments_page(request: Request, db: Any, status_code: int = 200, **context: 
             " LEFT JOIN invoices i ON i.id = p.invoice_id WHERE p.line_id = l.id) "
             "FROM bank_lines l WHERE l.state <> 'unmatched' ORDER BY l.id DESC LIMIT 50").fetchall()
     context.setdefault("error", "")
+    context.setdefault("returns_error", "")
     context.setdefault("assign_error", {})
     return page(request, "billing/payments.html", status_code=status_code, title="Encaissements", waiting=waiting,
                 statements=statements, recent=recent, states=STATE_LABELS, how=MATCH_LABELS, **context)
@@ -56,6 +58,21 @@ async def import_bank_statement(request: Request, db: DbDep, principal: BillingD
     except BankError as exc:
         return payments_page(request, db, status_code=422, error=f"{name} : {exc}")
     return payments_page(request, db, done=done, done_name=name)
+
+
+@router.post("/encaissements/retours", response_class=HTMLResponse)
+async def import_sepa_returns(request: Request, db: DbDep, principal: BillingDep, fichier: UploadFile) -> Response:
+    """The bank's direct-debit rejects (pain.002) or returns (camt.054)."""
+    content = await fichier.read()
+    name = fichier.filename or "retours.xml"
+    if not content:
+        return payments_page(request, db, status_code=422, returns_error=f"{name} : fichier vide")
+    try:
+        with db.pool.connection() as conn:
+            done = import_returns(conn, content, name, actor=principal.login)
+    except BankError as exc:
+        return payments_page(request, db, status_code=422, returns_error=f"{name} : {exc}")
+    return payments_page(request, db, returns_done=done, returns_name=name)
 
 
 @router.post("/encaissements/lignes/{line_id}", response_class=HTMLResponse)

@@ -14,7 +14,7 @@ from html import unescape
 import httpx
 
 from billing.bank import import_statement
-from billing.camt import Entry, build_statement
+from billing.camt import Entry, Return, build_camt054, build_statement
 from billing.identifiers import creditor_reference
 from billing.pes.retour import Emargement, TitreStatus, build_pes_retour
 from billing.pes.schema import schema_errors
@@ -159,3 +159,17 @@ def test_the_portal_shows_what_is_owed_and_never_a_draft(site: tuple[Database, s
     with closing(signed_in(base, "abonne-deux")) as client:
         text = _text(client.get("/espace/factures"))
         assert "FAC-2026-000002" in text and "réglée" not in text and "FAC-2026-000001" not in text
+
+
+def test_direct_debit_returns_uploaded(site: tuple[Database, str]) -> None:
+    _, base = site
+    notice = build_camt054("FR7630001007941234567890185", [
+        Return("FAC-2026-000002", "AM04", Decimal("10.00"), date(2026, 12, 10))], "NTF-W",
+        datetime(2026, 12, 11, 7, tzinfo=UTC))
+    with closing(signed_in(base, "facturation")) as client:
+        done = client.post("/facturation/encaissements/retours", files={"fichier": ("avis.xml", notice, "text/xml")})
+        text = _text(done)
+        assert done.status_code == 200 and "0 prélèvement(s) revenu(s) impayé(s)" in text
+        assert "Ignoré : FAC-2026-000002 : aucun prélèvement de cette facture" in text
+        bad = client.post("/facturation/encaissements/retours", files={"fichier": ("x.xml", b"<a/>", "text/xml")})
+        assert bad.status_code == 422 and "ni un compte rendu pain.002 ni un avis camt.054" in _text(bad)
