@@ -11,6 +11,9 @@ their credit lines, and the payments each line was matched to.
 - ``invoice_dues``: what each issued invoice still owes [€]: its total, less its credit notes, the
   payments matched to it, what the public accountant recorded against its titre (payments and write-offs),
   its direct debits; plus the direct debits that came back.
+- ``reminders``: the amicable reminders sent for an invoice (one per level); ``billing_policy`` gains
+  the late-payment interest rate of professional debtors (C. com. L.441-10: at least three times the
+  legal rate; by default the ECB's rate plus 10 points, to be updated each half-year).
 - ``sepa_mandates.status`` gains ``suspended`` (a return said the account or the mandate is no longer
   usable), with the reason.
 """
@@ -97,6 +100,19 @@ CREATE INDEX sepa_returns_invoice_idx ON sepa_returns (invoice_id);
 ALTER TABLE sepa_mandates DROP CONSTRAINT sepa_mandates_status_check,
     ADD CONSTRAINT sepa_mandates_status_check CHECK (status IN ('active', 'suspended', 'revoked')),
     ADD COLUMN status_reason text;
+
+CREATE TABLE reminders (
+    invoice_id bigint NOT NULL REFERENCES invoices (id),
+    level      integer NOT NULL CHECK (level BETWEEN 1 AND 3),
+    sent_on    date NOT NULL,
+    sent_by    text NOT NULL,
+    PRIMARY KEY (invoice_id, level)
+);
+ALTER TABLE billing_policy
+    ADD COLUMN late_interest_pct numeric(5, 2) NOT NULL DEFAULT 12.15 CHECK (late_interest_pct BETWEEN 0 AND 50),
+    ADD COLUMN reminder_days integer[] NOT NULL DEFAULT '{15,30,45}'
+        CHECK (cardinality(reminder_days) = 3 AND reminder_days[1] >= 1
+               AND reminder_days[1] < reminder_days[2] AND reminder_days[2] < reminder_days[3]);
 
 CREATE VIEW invoice_dues AS
 SELECT i.id AS invoice_id, i.subscriber_id, i.number, i.due_date, i.total_ttc AS total,

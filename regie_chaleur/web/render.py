@@ -31,7 +31,7 @@ NAVIGATION = {
                 ("/facturation/abonnes", "Abonnés"), ("/facturation/contrats", "Contrats"),
                 ("/facturation/points-de-livraison", "Points de livraison"),
                 ("/facturation/tarifs", "Tarifs et indices"), ("/facturation/titres", "Titres de recettes"),
-                ("/facturation/encaissements", "Encaissements")],
+                ("/facturation/encaissements", "Encaissements"), ("/facturation/relances", "Relances")],
     "subscriber": [("/espace", "Ma consommation"), ("/espace/factures", "Mes factures"),
                    ("/espace/contrat", "Mon contrat")],
     "admin": [("/admin/comptes", "Comptes")],
@@ -48,6 +48,7 @@ MESSAGES = {
     "password-reset": "Mot de passe réinitialisé ; les sessions du compte sont fermées.",
     "password-changed": "Mot de passe changé ; reconnectez-vous.",
     "payment-assigned": "Paiement affecté.",
+    "reminders-recorded": "Relances enregistrées comme envoyées.",
     "titres-emitted": "Titres émis : le fichier PES V2, conforme au schéma de la DGFiP, est prêt à transmettre.",
 }
 

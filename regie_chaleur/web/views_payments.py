@@ -13,10 +13,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from billing.bank import MATCH_LABELS, STATE_LABELS, assign_line, import_statement, unmatched_lines
 from billing.errors import BankError, NotFoundError, StateError
 from billing.ledger import BUCKET_LABELS, account_entries, aged_balance, aged_totals
+from billing.reminders import LEVEL_LABELS, overdue_invoices, record_reminders
+from billing.reminders import summary as reminders_summary
 from billing.retours import account_summary
 from billing.sepa_returns import import_returns
 from regie_chaleur.deps import DbDep
 from regie_chaleur.web.authz import BillingDep
+from regie_chaleur.web.csv_export import cell, csv_response
 from regie_chaleur.web.render import page
 
 router = APIRouter(prefix="/facturation", include_in_schema=False)
@@ -107,3 +110,44 @@ def account(request: Request, db: DbDep, principal: BillingDep, subscriber_id: i
         summary = account_summary(conn, subscriber_id, date.today())
     return page(request, "billing/account.html", title=f"Compte de {found[1]}", code=found[0], name=found[1],
                 subscriber_id=subscriber_id, entries=entries, summary=summary)
+
+
+@router.get("/relances", response_class=HTMLResponse)
+def reminders(request: Request, db: DbDep, principal: BillingDep) -> HTMLResponse:
+    """Invoices past due: the reminder each one is due, interest and indemnity for professionals."""
+    return _reminders_page(request, db)
+
+
+def _reminders_page(request: Request, db: Any, status_code: int = 200, **context: Any) -> HTMLResponse:
+    with db.pool.connection() as conn:
+        rows = overdue_invoices(conn, date.today())
+    context.setdefault("error", "")
+    return page(request, "billing/reminders.html", status_code=status_code, title="Relances", rows=rows,
+                total=reminders_summary(rows), levels=LEVEL_LABELS, **context)
+
+
+@router.post("/relances", response_class=HTMLResponse)
+async def send_reminders(request: Request, db: DbDep, principal: BillingDep) -> Response:
+    """Record the reminders sent for the invoices ticked."""
+    numbers = [str(v) for v in (await request.form()).getlist("facture")]
+    if not numbers:
+        return _reminders_page(request, db, status_code=422, error="cochez au moins une facture")
+    try:
+        with db.pool.connection() as conn:
+            record_reminders(conn, numbers, actor=principal.login, today=date.today())
+    except StateError as exc:
+        return _reminders_page(request, db, status_code=422, error=str(exc))
+    return RedirectResponse("/facturation/relances?ok=reminders-recorded", status_code=303)
+
+
+@router.get("/relances/comptable.csv")
+def for_the_accountant(db: DbDep, principal: BillingDep) -> Response:
+    """The invoices past the last reminder, for the public accountant's enforcement."""
+    with db.pool.connection() as conn:
+        rows = [r for r in overdue_invoices(conn, date.today()) if r.level_sent >= 2 and (
+            r.next_level == 3 or r.level_sent == 3)]
+    return csv_response("a-transmettre-au-comptable.csv",
+                        ["Facture", "Abonné", "Nom", "Échéance", "Jours de retard", "Reste dû (€)",
+                         "Intérêts de retard (€)", "Indemnité forfaitaire (€)"],
+                        [[r.number, r.subscriber, r.subscriber_name, cell(r.due_date), cell(r.days_late),
+                          cell(r.due, 2), cell(r.interest, 2), cell(r.indemnity, 2)] for r in rows])

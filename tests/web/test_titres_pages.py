@@ -173,3 +173,16 @@ def test_direct_debit_returns_uploaded(site: tuple[Database, str]) -> None:
         assert "Ignoré : FAC-2026-000002 : aucun prélèvement de cette facture" in text
         bad = client.post("/facturation/encaissements/retours", files={"fichier": ("x.xml", b"<a/>", "text/xml")})
         assert bad.status_code == 422 and "ni un compte rendu pain.002 ni un avis camt.054" in _text(bad)
+
+
+def test_reminders_page(site: tuple[Database, str]) -> None:
+    _, base = site
+    with closing(signed_in(base, "facturation")) as client:
+        listed = client.get("/facturation/relances")
+        assert listed.status_code == 200 and "FAC-2026-000001" in _text(listed)
+        empty = client.post("/facturation/relances", data={})
+        assert empty.status_code == 422 and "cochez au moins une facture" in _text(empty)
+        csv = client.get("/facturation/relances/comptable.csv")
+        assert csv.status_code == 200 and csv.text.lstrip("\ufeff").startswith("Facture;Abonné;Nom;Échéance")
+    with closing(signed_in(base, "abonne-un")) as client:
+        assert client.get("/facturation/relances").status_code == 403
