@@ -60,21 +60,35 @@ def substation_series(conn: psycopg.Connection, code: str, start: datetime, end:
                     JOIN devices d ON d.id = s.device_id JOIN substations ss ON ss.id = d.substation_id
                     WHERE ss.code = %(code)s AND s.time >= %(start)s AND s.time < %(end)s
                     GROUP BY s.time ORDER BY s.time LIMIT 20000"""
-    elif resolution == "hour":
-        combined = {k: v.format(f="f", h="h", avg_sup="avg(h.t_supply_primary)", avg_ret="avg(h.t_return_primary)")
-                    for k, v in _COMBINED.items()}
-        query = f"""SELECT h.bucket AS t, {combined['t_supply_primary']} AS t_supply_primary,
-                           {combined['t_return_primary']} AS t_return_primary,
-                           avg(h.t_supply_secondary) AS t_supply_secondary,
-                           avg(h.t_return_secondary) AS t_return_secondary, avg(h.t_outdoor) AS t_outdoor,
-                           sum(h.flow) AS flow, sum(h.power_avg) AS power, avg(h.valve_position) AS valve_position,
-                           {combined['delta_t']} AS delta_t, sum(e.energy_kwh) AS energy_kwh
-                    FROM substation_hourly h JOIN devices d ON d.id = h.device_id
-                    JOIN substations ss ON ss.id = d.substation_id
-                    LEFT JOIN flows_hourly f ON f.device_id = h.device_id AND f.bucket = h.bucket
-                    LEFT JOIN energy_hourly e ON e.device_id = h.device_id AND e.bucket = h.bucket
-                    WHERE ss.code = %(code)s AND h.bucket >= %(start)s AND h.bucket < %(end)s
-                    GROUP BY h.bucket ORDER BY h.bucket"""
+    elif resolution == "hour":  # each rollup summed per hour on its own (three range scans), then joined
+        query = """WITH dev AS MATERIALIZED (
+                        SELECT d.id FROM devices d JOIN substations ss ON ss.id = d.substation_id
+                        WHERE ss.code = %(code)s
+                    ), hh AS (
+                        SELECT bucket, sum(flow_x_return) AS flow_x_return, sum(flow_for_return) AS flow_for_return,
+                               avg(t_supply_primary) AS avg_sup, avg(t_return_primary) AS avg_ret,
+                               avg(t_supply_secondary) AS t_supply_secondary,
+                               avg(t_return_secondary) AS t_return_secondary, avg(t_outdoor) AS t_outdoor,
+                               sum(flow) AS flow, sum(power_avg) AS power, avg(valve_position) AS valve_position
+                        FROM substation_hourly WHERE device_id IN (SELECT id FROM dev)
+                          AND bucket >= %(start)s AND bucket < %(end)s GROUP BY bucket
+                    ), ff AS (
+                        SELECT bucket, sum(flow_x_supply) AS flow_x_supply, sum(flow_for_supply) AS flow_for_supply,
+                               sum(flow_x_delta) AS flow_x_delta, sum(flow_for_delta) AS flow_for_delta
+                        FROM flows_hourly WHERE device_id IN (SELECT id FROM dev)
+                          AND bucket >= %(start)s AND bucket < %(end)s GROUP BY bucket
+                    ), ee AS (
+                        SELECT bucket, sum(energy_kwh) AS energy_kwh FROM energy_hourly
+                        WHERE device_id IN (SELECT id FROM dev) AND bucket >= %(start)s AND bucket < %(end)s
+                        GROUP BY bucket
+                    )
+                    SELECT hh.bucket AS t,
+                           coalesce(ff.flow_x_supply / nullif(ff.flow_for_supply, 0), hh.avg_sup) AS t_supply_primary,
+                           coalesce(hh.flow_x_return / nullif(hh.flow_for_return, 0), hh.avg_ret) AS t_return_primary,
+                           hh.t_supply_secondary, hh.t_return_secondary, hh.t_outdoor, hh.flow, hh.power,
+                           hh.valve_position, ff.flow_x_delta / nullif(ff.flow_for_delta, 0) AS delta_t, ee.energy_kwh
+                    FROM hh LEFT JOIN ff ON ff.bucket = hh.bucket LEFT JOIN ee ON ee.bucket = hh.bucket
+                    ORDER BY hh.bucket"""
     else:
         combined = {k: v.format(f="dd", h="dd", avg_sup="avg(dd.t_supply_avg)", avg_ret="avg(dd.t_return_fw)")
                     for k, v in _COMBINED.items()}
@@ -89,7 +103,7 @@ def substation_series(conn: psycopg.Connection, code: str, start: datetime, end:
                    WHERE ss.code = %(code)s AND dd.day >= (%(start)s AT TIME ZONE 'Europe/Paris')::date
                      AND dd.day < (%(end)s AT TIME ZONE 'Europe/Paris')::date
                    GROUP BY dd.day ORDER BY dd.day"""
-    cur = conn.execute(query, {"code": code, "start": start, "end": end})
+    cur = conn.cursor(binary=True).execute(query, {"code": code, "start": start, "end": end})  # no text formatting
     names = [c.name for c in cur.description or []]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
