@@ -107,7 +107,8 @@ def bill_september(url: str) -> None:
     from regie_chaleur.services.billing import bill_month
 
     with psycopg.connect(url, autocommit=True) as conn:
-        result = bill_month(conn, date(2026, 9, 1), actor=ACTOR, simulate_only=False, run_date=date(2026, 10, 3))
+        result = bill_month(conn, date(2026, 9, 1), actor=ACTOR, simulate_only=False, run_date=date(2026, 10, 3),
+                            documents=False)  # September's documents play no part in October's run
         print(f"  September: {result.run.invoices} invoices, {result.run.blocking} blocking exceptions", flush=True)
 
 

@@ -27,7 +27,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import RESULTS_DIR, record, scratch_database, table
-from bench.billing import ACTOR, bill_september, setup
+from bench.billing import ACTOR, setup
 from billing.bank import import_statement
 from billing.camt import Entry, build_statement
 from billing.identifiers import creditor_reference
@@ -40,9 +40,10 @@ from regie_chaleur.services.documents import generate_for
 ACCOUNT = "FR7630001007941234567890185"
 
 
-def bill_october(url: str) -> int:
+def bill(url: str, month: date, run_date: date) -> int:
+    """The month billed and issued, without documents (the sample's are generated on their own)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        result = bill_month(conn, date(2026, 10, 1), actor=ACTOR, simulate_only=False, run_date=date(2026, 11, 16))
+        result = bill_month(conn, month, actor=ACTOR, simulate_only=False, run_date=run_date, documents=False)
         return result.run.run_id
 
 
@@ -78,8 +79,8 @@ def main() -> None:
     with scratch_database("bench_receivables") as url:
         started = time.perf_counter()
         setup(url, args.contracts)
-        bill_september(url)
-        run_id = bill_october(url)
+        bill(url, date(2026, 9, 1), date(2026, 10, 3))
+        run_id = bill(url, date(2026, 10, 1), date(2026, 11, 16))
         with psycopg.connect(url, autocommit=True) as conn:
             save_settings(conn, DEMO_HELIOS, actor=ACTOR)
         print(f"  setup {time.perf_counter() - started:.0f} s", flush=True)

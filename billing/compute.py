@@ -188,10 +188,10 @@ def power_pieces(contract: Contract, period: Period) -> list[tuple[Period, Decim
 def _price(term: str, tariff: TariffVersion, start: date, contract: Contract, formulas: Sequence[Formula],
            index_values: Mapping[tuple[str, date], IndexValue], run_date: date, policy: Policy,
            prices: list[IndexedPrice], cache: PriceCache | None) -> IndexedPrice:
-    formula = formula_for(formulas, term, contract.category, start)
-    key = (tariff.id, term, formula.id if formula else None, start.year, start.month)
+    key = (tariff.id, term, contract.category, start)  # the formula follows from the category and the day
     price = cache.get(key) if cache is not None else None
     if price is None:
+        formula = formula_for(formulas, term, contract.category, start)
         price = indexed_price(tariff, term, formula, start, index_values, run_date, policy.unit_price_places)
         if cache is not None:
             cache[key] = price

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal
 
 R2_TERMS = ("R21", "R22", "R23", "R24")
@@ -48,12 +49,17 @@ class Period:
         return Period(start, end) if start < end else None
 
     def label(self) -> str:
-        return f"du {self.start:%d/%m/%Y} au {self.last:%d/%m/%Y}"
+        return _period_label(self.start, self.end)
 
     @property
     def last(self) -> date:
         """The period's last day (inclusive)."""
         return date.fromordinal(self.end.toordinal() - 1)
+
+
+@lru_cache(maxsize=4096)  # a run labels the same few periods for every contract
+def _period_label(start: date, end: date) -> str:
+    return f"du {start:%d/%m/%Y} au {date.fromordinal(end.toordinal() - 1):%d/%m/%Y}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from fractions import Fraction
+from functools import lru_cache
 
 CENT = Decimal("0.01")
 KWH = Decimal("1")  # meter indexes and consumptions are billed to the kWh
@@ -68,17 +69,24 @@ def kwh_to_mwh(kwh: Decimal) -> Decimal:
 
 def cents_exact(*factors: Decimal | Fraction | int) -> Decimal:
     """The exact product of ``factors`` (decimals and fractions such as 1/12, with no intermediate
-    rounding) rounded once, half-up, to the cent [€]: 90 kW × 6.45 €/kW/year × 1/12 = 48.375 → 48.38."""
-    product = Fraction(1)
+    rounding) rounded once, half-up, to the cent [€]: 90 kW × 6.45 €/kW/year × 1/12 = 48.375 → 48.38.
+
+    Computed on integers (each factor as numerator/denominator), not with ``Fraction`` objects: a bill
+    run makes tens of thousands of these.
+    """
+    numerator, denominator = 1, 1
     for f in factors:
-        product *= Fraction(f)
-    hundredths = abs(product) * 100
-    whole = int(hundredths)  # floor of a non-negative fraction
-    if hundredths - whole >= Fraction(1, 2):
-        whole += 1
-    return (Decimal(whole) / 100 * (1 if product >= 0 else -1)).quantize(CENT)
+        n, d = f.as_integer_ratio()
+        numerator *= n
+        denominator *= d
+    negative = (numerator < 0) != (denominator < 0)
+    hundredths, rest = divmod(abs(numerator) * 100, abs(denominator))
+    if 2 * rest >= abs(denominator):
+        hundredths += 1
+    return Decimal(-hundredths if negative else hundredths).scaleb(-2).quantize(CENT)
 
 
+@lru_cache(maxsize=4096)  # a run shows the same few shares of a year for every contract
 def fraction_as_decimal(value: Fraction, places: int = 20) -> Decimal:
     """A fraction shown as a decimal with ``places`` decimals (rounded half-up): for display and storage,
     never for computing an amount."""

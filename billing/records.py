@@ -328,10 +328,18 @@ def change_power(conn: psycopg.Connection, contract_number: str, valid_from: dat
 def write_remote_readings(conn: psycopg.Connection, rows: list[tuple[int, datetime, Decimal, datetime]]) -> int:
     """Store remote readings at period boundaries: (meter id, boundary, index [kWh], sample time).
     A later replay of the same boundary updates it (the collector's buffer may deliver late)."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany("INSERT INTO meter_readings (meter_id, at, index_kwh, kind, source, sampled_at) "
-                        "VALUES (%s, %s, %s, 'actual', 'télérelève', %s) ON CONFLICT (meter_id, at, kind) DO UPDATE "
-                        "SET index_kwh = EXCLUDED.index_kwh, sampled_at = EXCLUDED.sampled_at", rows)
+    with conn.transaction(), conn.cursor() as cur:  # one COPY, then one statement: a run stores thousands
+        cur.execute("DROP TABLE IF EXISTS pg_temp.remote_readings_in")  # left by an enclosing transaction
+        cur.execute("CREATE TEMPORARY TABLE remote_readings_in (meter_id bigint, at timestamptz, "
+                    "index_kwh numeric, sampled_at timestamptz) ON COMMIT DROP")
+        with cur.copy("COPY remote_readings_in (meter_id, at, index_kwh, sampled_at) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute("INSERT INTO meter_readings (meter_id, at, index_kwh, kind, source, sampled_at) "
+                    "SELECT meter_id, at, index_kwh, 'actual', 'télérelève', sampled_at FROM remote_readings_in "
+                    "ON CONFLICT (meter_id, at, kind) DO UPDATE SET index_kwh = EXCLUDED.index_kwh, "
+                    "sampled_at = EXCLUDED.sampled_at WHERE (meter_readings.index_kwh, meter_readings.sampled_at) "
+                    "IS DISTINCT FROM (EXCLUDED.index_kwh, EXCLUDED.sampled_at)")
     return len(rows)
 
 

@@ -10,7 +10,8 @@ What it does, in order, with a progress line per step:
    then the rollups;
 4. issues the load forecast (from the simulated weather) and the production plan, and the bill runs of
    the last twelve months through a régie's year (:mod:`regie_chaleur.demo.year`), their documents
-   generated in the background;
+   generated in the background; last month's titres handed to the public accountant and its answer
+   (:mod:`regie_chaleur.demo.receivables`);
 5. goes live: the substations are served as Modbus TCP devices (a few faulty on purpose), the collector
    polls them every minute, the maintenance jobs refresh rollups, alarms, forecast and plan; the web
    application is served until Ctrl-C, which stops everything.
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from regie_chaleur.db.database import connect, open_database, resolve_url
 from regie_chaleur.demo.live import FAULTS, background, live, maintenance
 from regie_chaleur.demo.network import MODBUS_BASE_PORT, substations
+from regie_chaleur.demo.receivables import hand_over_last_run
 from regie_chaleur.demo.setup import (
     ACCOUNTS,
     PARIS,
@@ -78,6 +80,7 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
         weather = SimulatedWeather()
         forecast_and_plan(db, now, weather, progress)
         run_ids = bill_the_year(db, today, progress)
+        hand_over_last_run(db, today, progress)
         h, p = host or settings.http_host, settings.http_port if port is None else port
         with live(db, settings, subs, counters, system_ports=modbus_port == 0) as ports, \
                 background(lambda stop: maintenance(db, settings, weather, stop), "maintenance"), \

@@ -1,0 +1,63 @@
+"""The demonstration's receivables: last month's bill run handed to the public accountant as titres
+(PES V2), and the accountant's answer as Hélios would send it (a PES Retour built here, the accountant's
+side): every titre taken in charge a few days later but one, rejected for an incomplete address; the
+invoices due by today paid (by the Trésor's direct debit for subscribers with a mandate, by transfer for
+most of the others), a third of those paid by transfer paid early; the rest still owed.
+
+Its documents are generated first (the titres carry them as pièces justificatives); done once per run.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from billing.pes.retour import Emargement, TitreStatus, build_pes_retour
+from billing.retours import import_retour
+from billing.titres import emit_titres
+from regie_chaleur.db.database import Database
+from regie_chaleur.demo.setup import ACTOR, Progress
+from regie_chaleur.services.documents import generate_run_documents
+
+REJECTED_REASON = "Adresse du redevable incomplète : numéro de voie manquant"
+
+
+def hand_over_last_run(db: Database, today: date, progress: Progress) -> None:
+    """Titres of the latest issued run, and the accountant's answer (once)."""
+    with db.pool.connection() as conn:
+        row = conn.execute("SELECT id, run_date FROM bill_runs WHERE status = 'issued' ORDER BY month DESC LIMIT 1"
+                           ).fetchone()
+        if row is None or conn.execute("SELECT 1 FROM titres t JOIN invoices i ON i.id = t.invoice_id "
+                                       "WHERE i.run_id = %s LIMIT 1", (row[0],)).fetchone():
+            return
+        run_id, run_day = int(row[0]), row[1]
+        made = generate_run_documents(conn, run_id, workers=1)
+        sent = emit_titres(conn, actor=ACTOR, on=run_day, run_id=run_id)
+        progress.step(f"titres of the last bill run: {sent.titres} in {sent.name} ({made} documents generated "
+                      "for them), valid against the PES V2 schema")
+        rows = conn.execute(
+            """SELECT t.exercice, b.number, b.kind, t.number, i.total_ttc, i.due_date, c.payment_method
+               FROM titres t JOIN pes_bordereaux b ON b.id = t.bordereau_id JOIN invoices i ON i.id = t.invoice_id
+               JOIN contracts c ON c.id = i.contract_id WHERE b.file_id = %s ORDER BY t.number""",
+            (sent.file_id,)).fetchall()
+        issuer = conn.execute("SELECT i.siret, p.cod_col, p.cod_bud, p.id_post FROM billing_issuer i, pes_settings p"
+                              ).fetchone()
+        assert issuer is not None  # noqa: S101
+        taken_on = min(run_day + timedelta(days=5), today)
+        statuses, amounts = [], {}
+        for k, (exercice, bordereau, kind, number, total, due_date, method) in enumerate(rows):
+            amounts[(exercice, number)] = Decimal(total)
+            if k == 7:
+                statuses.append(TitreStatus(exercice, bordereau, kind, number, "rejected", REJECTED_REASON, taken_on))
+                continue
+            paid: tuple[Emargement, ...] = ()
+            if kind == "01" and due_date <= today and (method == "sepa" or k % 5):
+                paid = (Emargement("03" if method == "sepa" else "02", due_date, Decimal(total)),)
+            elif kind == "01" and method != "sepa" and k % 3 == 0:  # some pay before their due date
+                paid = (Emargement("02", min(run_day + timedelta(days=10), today), Decimal(total)),)
+            statuses.append(TitreStatus(exercice, bordereau, kind, number, "taken", None, taken_on, paid))
+        answer = build_pes_retour(issuer[0], issuer[1], issuer[2], issuer[3], statuses, amounts,
+                                  f"PES_RETOUR_{sent.name}", taken_on)
+        done = import_retour(conn, answer, f"PES_RETOUR_{sent.name}.xml", actor="helios (démonstration)")
+        progress.step(f"the public accountant's answer: {done.titres} titres, {len(done.rejected)} rejected, "
+                      f"{done.emargements} payments recorded")
