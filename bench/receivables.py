@@ -1,7 +1,8 @@
 """bench/receivables: a bank statement of 10,000 lines matched against 10,000 open invoices, and the PES V2
 Aller file of a 10,000-invoice run built and validated.
 
-Setup (not timed): bench/billing's network and contracts, September and October billed and issued.
+Setup (not timed): bench/billing's network and contracts, September and October billed and issued
+(measured right after, before autovacuum has analysed the 20,000 invoices just written).
 
 Timed:
 - the PES V2 file of October's run: titres numbered, the file built, validated against the DGFiP's

@@ -62,6 +62,23 @@ class BankLine:
     remittance: str | None
 
 
+class _Parser(Camt053Parser):  # type: ignore[misc]
+    """pycamt's parser, with the statement's account remembered: pycamt 1.1 looks it up in the whole
+    statement once per entry (``.//Acct//Id//IBAN``), which makes a 10,000-line statement take 25 s."""
+
+    def __init__(self, content: bytes) -> None:
+        super().__init__(content)
+        self._statement_memo: dict[tuple[int, str], str | None] = {}
+
+    def _find_text(self, element: Any, xpath: str) -> str | None:
+        if xpath != ".//Acct//Id//IBAN":
+            return super()._find_text(element, xpath)  # type: ignore[no-any-return]
+        key = (id(element), xpath)
+        if key not in self._statement_memo:
+            self._statement_memo[key] = super()._find_text(element, xpath)
+        return self._statement_memo[key]
+
+
 def read_statement(content: bytes) -> tuple[str | None, list[BankLine], int]:
     """The account, the credit lines and how many other entries (debits, reversals) a camt.053 holds.
 
@@ -69,7 +86,7 @@ def read_statement(content: bytes) -> tuple[str | None, list[BankLine], int]:
         BankError: not a readable camt.052/053 statement, or an entry without amount or date.
     """
     try:
-        parser = Camt053Parser(content)
+        parser = _Parser(content)
         transactions = parser.get_transactions()
         info = parser.get_statement_info()
     except (etree.XMLSyntaxError, Camt053ParseError, ValueError) as exc:
@@ -141,9 +158,10 @@ def import_statement(conn: psycopg.Connection, content: bytes, name: str, *, act
 def open_invoices(conn: psycopg.Connection) -> dict[int, dict[str, Any]]:
     """Issued invoices that still owe something [€], with their subscriber, its name and mandate IBANs."""
     rows = conn.execute(
-        """SELECT d.invoice_id, d.number, d.subscriber_id, s.name, d.due,
-                  (SELECT array_agg(m.iban) FROM sepa_mandates m WHERE m.subscriber_id = d.subscriber_id)
-           FROM invoice_dues d JOIN subscribers s ON s.id = d.subscriber_id""").fetchall()
+        """SELECT d.invoice_id, d.number, d.subscriber_id, s.name, d.due, m.ibans
+           FROM invoice_dues d JOIN subscribers s ON s.id = d.subscriber_id
+           LEFT JOIN (SELECT subscriber_id, array_agg(iban) AS ibans FROM sepa_mandates GROUP BY 1) m
+                  ON m.subscriber_id = d.subscriber_id""").fetchall()
     return {int(r[0]): {"number": r[1], "subscriber_id": int(r[2]), "name": r[3], "due": Decimal(r[4]),
                         "ibans": set(r[5] or [])} for r in rows}
 

@@ -178,17 +178,22 @@ def _pending(conn: psycopg.Connection, run_id: int | None, limit: int | None = N
              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """Issued invoices and credit notes without titre; credit notes only once their invoice has one (or
     gets one now); documents of a zero or negative total are left out, named."""
+    ids = [r[0] for r in conn.execute(  # first the documents alone, then their details by id (whatever the
+        # statistics say of invoices written a minute ago, the details join on an id list of known length)
+        """SELECT i.id FROM invoices i
+           WHERE i.status = 'issued' AND NOT EXISTS (SELECT 1 FROM titres t WHERE t.invoice_id = i.id)
+             AND (%(run)s::bigint IS NULL OR i.run_id = %(run)s
+                  OR i.kind = 'credit_note' AND i.corrects_invoice_id IN (SELECT o.id FROM invoices o
+                                                                          WHERE o.run_id = %(run)s))
+           ORDER BY i.number LIMIT %(limit)s""", {"run": run_id, "limit": limit})]
     rows = conn.execute(
         """SELECT i.id, i.kind, i.number, i.run_id, i.corrects_invoice_id, i.period_start, i.period_end,
                   i.issue_date, i.due_date, i.total_ttc, i.buyer, i.payment, s.helios_category,
-                  s.helios_legal_nature, c.mandate_id,
-                  EXISTS (SELECT 1 FROM titres t WHERE t.invoice_id = i.corrects_invoice_id) AS original_titled
-           FROM invoices i JOIN subscribers s ON s.id = i.subscriber_id JOIN contracts c ON c.id = i.contract_id
-           WHERE i.status = 'issued' AND NOT EXISTS (SELECT 1 FROM titres t WHERE t.invoice_id = i.id)
-             AND (%(run)s::bigint IS NULL OR i.run_id = %(run)s
-                  OR i.kind = 'credit_note' AND EXISTS (SELECT 1 FROM invoices o WHERE o.id = i.corrects_invoice_id
-                                                        AND o.run_id = %(run)s))
-           ORDER BY i.number LIMIT %(limit)s""", {"run": run_id, "limit": limit}).fetchall()
+                  s.helios_legal_nature, c.mandate_id, t.invoice_id IS NOT NULL AS original_titled
+           FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS x (id, n) JOIN invoices i ON i.id = x.id
+           JOIN subscribers s ON s.id = i.subscriber_id JOIN contracts c ON c.id = i.contract_id
+           LEFT JOIN titres t ON t.invoice_id = i.corrects_invoice_id
+           ORDER BY x.n""", {"ids": ids}).fetchall()
     keys = ("id", "kind", "number", "run_id", "original_id", "period_start", "period_end", "issue_date", "due_date",
             "total_ttc", "buyer", "payment", "helios_category", "helios_legal_nature", "mandate_id", "original_titled")
     docs = [dict(zip(keys, r, strict=True)) for r in rows]

@@ -31,6 +31,7 @@ def hand_over_last_run(db: Database, today: date, progress: Progress) -> None:
                                        "WHERE i.run_id = %s LIMIT 1", (row[0],)).fetchone():
             return
         run_id, run_day = int(row[0]), row[1]
+        conn.execute("ANALYZE invoices, invoice_vat, titres")  # a year of runs was just written at once
         made = generate_run_documents(conn, run_id, workers=1)
         sent = emit_titres(conn, actor=ACTOR, on=run_day, run_id=run_id)
         progress.step(f"titres of the last bill run: {sent.titres} in {sent.name} ({made} documents generated "

@@ -97,6 +97,7 @@ CREATE TABLE sepa_returns (
 );
 CREATE INDEX sepa_returns_invoice_idx ON sepa_returns (invoice_id);
 
+CREATE INDEX sepa_mandates_subscriber_idx ON sepa_mandates (subscriber_id);
 ALTER TABLE sepa_mandates DROP CONSTRAINT sepa_mandates_status_check,
     ADD CONSTRAINT sepa_mandates_status_check CHECK (status IN ('active', 'suspended', 'revoked')),
     ADD COLUMN status_reason text;
