@@ -72,19 +72,21 @@ class IssueSummary:
 
 def simulate_run(conn: psycopg.Connection, month: date, *, actor: str, run_date: date | None = None,
                  degree_days: DegreeDays | None = None, progress: Progress | None = None,
-                 contract_ids: Sequence[int] | None = None) -> RunSummary:
+                 contract_ids: Sequence[int] | None = None,
+                 due: Sequence[tuple[Contract, Period]] | None = None) -> RunSummary:
     """Compute the drafts of the run of ``month`` (creating it, or replacing its drafts).
 
     Args:
         run_date: the date of the computation (index values published later do not count); today.
         degree_days: DJU of a network over a period, for estimates corrected by the weather.
+        due: :func:`contracts_due` of this month and contracts, when the caller has just read it.
 
     Raises:
         StateError: the month's run is being issued by someone else.
     """
     run_date = run_date or datetime.now(PARIS).date()
     issuer = store.read_issuer(conn)
-    due = contracts_due(conn, month, contract_ids)
+    due = list(due) if due is not None else contracts_due(conn, month, contract_ids)
     check_month_ended(month, run_date, due, restricted=contract_ids is not None)
     if not due:  # everything due this month is billed already: say by which run
         return _nothing_due(conn, month, contract_ids)

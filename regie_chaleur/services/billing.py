@@ -19,7 +19,7 @@ from billing import store
 from billing.credit import CreditResult, credit_invoice
 from billing.inputs import billed_bounds
 from billing.issuing import issue_run
-from billing.model import Period
+from billing.model import Contract, Period
 from billing.money import round_to
 from billing.periods import boundary
 from billing.records import write_remote_readings
@@ -35,11 +35,13 @@ class BillResult:
 
 
 def refresh_boundary_readings(conn: psycopg.Connection, month: date, contract_ids: Sequence[int] | None = None,
-                              periods: Sequence[tuple[int, Period]] | None = None) -> int:
+                              periods: Sequence[tuple[int, Period]] | None = None,
+                              due: Sequence[tuple[Contract, Period]] | None = None) -> int:
     """Store the remote readings of the boundaries of the run of ``month`` (or of ``periods``: delivery
-    point id and days); returns how many were found."""
+    point id and days; ``due``: the contracts due, when just read); returns how many were found."""
     if periods is None:
-        periods = [(dp, Period(*billed_bounds(c, p))) for c, p in contracts_due(conn, month, contract_ids)
+        periods = [(dp, Period(*billed_bounds(c, p)))
+                   for c, p in (due if due is not None else contracts_due(conn, month, contract_ids))
                    for dp in c.points]
     if not periods:
         return 0
@@ -74,9 +76,10 @@ def bill_month(conn: psycopg.Connection, month: date, *, actor: str, simulate_on
 
     ``progress(stage)`` returns the progress callback of a stage (``simulate``, ``issue``, ``documents``).
     """
-    refresh_boundary_readings(conn, month)
+    due = contracts_due(conn, month, None)
+    refresh_boundary_readings(conn, month, due=due)
     summary = simulate_run(conn, month, actor=actor, run_date=run_date, degree_days=degree_days_source(conn),
-                           progress=progress("simulate") if progress else None)
+                           progress=progress("simulate") if progress else None, due=due)
     issued = None
     if not simulate_only and summary.status == "simulated":
         issued = issue_with_documents(conn, summary.run_id, actor=actor, progress=progress, documents=documents,
