@@ -2,7 +2,7 @@
 (PES V2), and the accountant's answer as Hélios would send it (a PES Retour built here, the accountant's
 side): every titre taken in charge a few days later but one, rejected for an incomplete address; the
 invoices due by today paid (by the Trésor's direct debit for subscribers with a mandate, by transfer for
-most of the others), a third of those paid by transfer paid early; the rest still owed.
+most of the others), a third paid early by transfer; the rest still owed.
 
 Its documents are generated first (the titres carry them as pièces justificatives); done once per run.
 """
@@ -54,7 +54,7 @@ def hand_over_last_run(db: Database, today: date, progress: Progress) -> None:
             paid: tuple[Emargement, ...] = ()
             if kind == "01" and due_date <= today and (method == "sepa" or k % 5):
                 paid = (Emargement("03" if method == "sepa" else "02", due_date, Decimal(total)),)
-            elif kind == "01" and method != "sepa" and k % 3 == 0:  # some pay before their due date
+            elif kind == "01" and k % 3 == 0:  # some pay by transfer before their due date (or its debit)
                 paid = (Emargement("02", min(run_day + timedelta(days=10), today), Decimal(total)),)
             statuses.append(TitreStatus(exercice, bordereau, kind, number, "taken", None, taken_on, paid))
         answer = build_pes_retour(issuer[0], issuer[1], issuer[2], issuer[3], statuses, amounts,
