@@ -116,7 +116,7 @@ def emit_titres(conn: psycopg.Connection, *, actor: str, on: date, run_id: int |
                                   name[2])
         invoices, credits, left_out = _pending(conn, run_id, limit)
         if not invoices and not credits:
-            raise StateError("aucune facture ni aucun avoir émis sans titre" + (f" dans la facturation {run_id}"
+            raise StateError("aucune facture ni aucun avoir émis sans titre" + (f" dans la tournée {run_id}"
                                                                                if run_id else ""))
         pdfs = _pdfs(conn, [d["id"] for d in invoices + credits]) if attach_pdfs else {}
         without = [d["number"] for d in invoices + credits if d["id"] not in pdfs] if attach_pdfs else []
