@@ -28,52 +28,49 @@ class Entry:
 def build_statement(account_iban: str, entries: list[Entry], statement_id: str, created: datetime) -> bytes:
     """A camt.053 statement of ``account_iban`` with these entries (one transaction each)."""
     root = etree.Element(f"{{{NS}}}Document", nsmap={None: NS})  # type: ignore[dict-item]
-    body = etree.SubElement(root, f"{{{NS}}}BkToCstmrStmt")
+    body = _sub(root, "BkToCstmrStmt")
     header = _sub(body, "GrpHdr")
-    _text(header, "MsgId", f"MSG-{statement_id}")
-    _text(header, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    _sub(header, "MsgId", f"MSG-{statement_id}")
+    _sub(header, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
     statement = _sub(body, "Stmt")
-    _text(statement, "Id", statement_id)
-    _text(statement, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
-    _text(_sub(_sub(statement, "Acct"), "Id"), "IBAN", account_iban)
+    _sub(statement, "Id", statement_id)
+    _sub(statement, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    _sub(_sub(_sub(statement, "Acct"), "Id"), "IBAN", account_iban)
     for n, entry in enumerate(entries, start=1):
         node = _sub(statement, "Ntry")
-        amount = _text(node, "Amt", f"{entry.amount:.2f}")
+        amount = _sub(node, "Amt", f"{entry.amount:.2f}")
         amount.set("Ccy", "EUR")
-        _text(node, "CdtDbtInd", "CRDT" if entry.credit else "DBIT")
-        _text(node, "Sts", "BOOK")
-        _text(_sub(node, "BookgDt"), "Dt", entry.booked_on.isoformat())
-        _text(_sub(node, "ValDt"), "Dt", entry.booked_on.isoformat())
-        _text(node, "AcctSvcrRef", entry.bank_ref or f"{statement_id}-{n:06d}")
+        _sub(node, "CdtDbtInd", "CRDT" if entry.credit else "DBIT")
+        _sub(node, "Sts", "BOOK")
+        _sub(_sub(node, "BookgDt"), "Dt", entry.booked_on.isoformat())
+        _sub(_sub(node, "ValDt"), "Dt", entry.booked_on.isoformat())
+        _sub(node, "AcctSvcrRef", entry.bank_ref or f"{statement_id}-{n:06d}")
         domain = _sub(_sub(node, "BkTxCd"), "Domn")
-        _text(domain, "Cd", "PMNT")
+        _sub(domain, "Cd", "PMNT")
         family = _sub(domain, "Fmly")
-        _text(family, "Cd", "RCDT" if entry.credit else "ICDT")
-        _text(family, "SubFmlyCd", "ESCT")
+        _sub(family, "Cd", "RCDT" if entry.credit else "ICDT")
+        _sub(family, "SubFmlyCd", "ESCT")
         tx = _sub(_sub(node, "NtryDtls"), "TxDtls")
-        _text(_sub(tx, "Refs"), "EndToEndId", "NOTPROVIDED")
+        _sub(_sub(tx, "Refs"), "EndToEndId", "NOTPROVIDED")
         parties = _sub(tx, "RltdPties")
-        _text(_sub(parties, "Dbtr"), "Nm", entry.debtor_name[:70])
+        _sub(_sub(parties, "Dbtr"), "Nm", entry.debtor_name[:70])
         if entry.debtor_iban:
-            _text(_sub(_sub(parties, "DbtrAcct"), "Id"), "IBAN", entry.debtor_iban)
+            _sub(_sub(_sub(parties, "DbtrAcct"), "Id"), "IBAN", entry.debtor_iban)
         if entry.reference or entry.text:
             remittance = _sub(tx, "RmtInf")
             if entry.text:
-                _text(remittance, "Ustrd", entry.text[:140])
+                _sub(remittance, "Ustrd", entry.text[:140])
             if entry.reference:
                 ref = _sub(_sub(remittance, "Strd"), "CdtrRefInf")
-                _text(_sub(_sub(ref, "Tp"), "CdOrPrtry"), "Cd", "SCOR")
-                _text(ref, "Ref", entry.reference)
+                _sub(_sub(_sub(ref, "Tp"), "CdOrPrtry"), "Cd", "SCOR")
+                _sub(ref, "Ref", entry.reference)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def _sub(parent: etree._Element, tag: str) -> etree._Element:
-    return etree.SubElement(parent, f"{{{NS}}}{tag}")
-
-
-def _text(parent: etree._Element, tag: str, value: str) -> etree._Element:
-    node = _sub(parent, tag)
-    node.text = value
+def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    """A child in its parent's namespace, with its text."""
+    node = etree.SubElement(parent, f"{{{etree.QName(parent).namespace}}}{tag}")
+    node.text = text
     return node
 
 
@@ -89,28 +86,22 @@ def build_pain002(original_message_id: str, returns: list[Return], message_id: s
     """A pain.002.001.03 status report rejecting these collections of the pain.008 ``original_message_id``."""
     ns = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"
     root = etree.Element(f"{{{ns}}}Document", nsmap={None: ns})  # type: ignore[dict-item]
-
-    def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
-        node = etree.SubElement(parent, f"{{{ns}}}{tag}")
-        node.text = text
-        return node
-
-    report = sub(root, "CstmrPmtStsRpt")
-    header = sub(report, "GrpHdr")
-    sub(header, "MsgId", message_id)
-    sub(header, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
-    original = sub(report, "OrgnlGrpInfAndSts")
-    sub(original, "OrgnlMsgId", original_message_id)
-    sub(original, "OrgnlMsgNmId", "pain.008.001.02")
-    info = sub(report, "OrgnlPmtInfAndSts")
-    sub(info, "OrgnlPmtInfId", original_message_id)
+    report = _sub(root, "CstmrPmtStsRpt")
+    header = _sub(report, "GrpHdr")
+    _sub(header, "MsgId", message_id)
+    _sub(header, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    original = _sub(report, "OrgnlGrpInfAndSts")
+    _sub(original, "OrgnlMsgId", original_message_id)
+    _sub(original, "OrgnlMsgNmId", "pain.008.001.02")
+    info = _sub(report, "OrgnlPmtInfAndSts")
+    _sub(info, "OrgnlPmtInfId", original_message_id)
     for n, r in enumerate(returns, start=1):
-        tx = sub(info, "TxInfAndSts")
-        sub(tx, "StsId", f"{message_id}-{n}")
-        sub(tx, "OrgnlEndToEndId", r.end_to_end)
-        sub(tx, "TxSts", "RJCT")
-        sub(sub(sub(tx, "StsRsnInf"), "Rsn"), "Cd", r.reason)
-        sub(sub(sub(tx, "OrgnlTxRef"), "Amt"), "InstdAmt", f"{r.amount:.2f}").set("Ccy", "EUR")
+        tx = _sub(info, "TxInfAndSts")
+        _sub(tx, "StsId", f"{message_id}-{n}")
+        _sub(tx, "OrgnlEndToEndId", r.end_to_end)
+        _sub(tx, "TxSts", "RJCT")
+        _sub(_sub(_sub(tx, "StsRsnInf"), "Rsn"), "Cd", r.reason)
+        _sub(_sub(_sub(tx, "OrgnlTxRef"), "Amt"), "InstdAmt", f"{r.amount:.2f}").set("Ccy", "EUR")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -118,29 +109,23 @@ def build_camt054(account_iban: str, returns: list[Return], notification_id: str
     """A camt.054.001.02 debit notification of these returned collections."""
     ns = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"
     root = etree.Element(f"{{{ns}}}Document", nsmap={None: ns})  # type: ignore[dict-item]
-
-    def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
-        node = etree.SubElement(parent, f"{{{ns}}}{tag}")
-        node.text = text
-        return node
-
-    body = sub(root, "BkToCstmrDbtCdtNtfctn")
-    header = sub(body, "GrpHdr")
-    sub(header, "MsgId", notification_id)
-    sub(header, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
-    notification = sub(body, "Ntfctn")
-    sub(notification, "Id", notification_id)
-    sub(notification, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
-    sub(sub(sub(notification, "Acct"), "Id"), "IBAN", account_iban)
+    body = _sub(root, "BkToCstmrDbtCdtNtfctn")
+    header = _sub(body, "GrpHdr")
+    _sub(header, "MsgId", notification_id)
+    _sub(header, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    notification = _sub(body, "Ntfctn")
+    _sub(notification, "Id", notification_id)
+    _sub(notification, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
+    _sub(_sub(_sub(notification, "Acct"), "Id"), "IBAN", account_iban)
     for n, r in enumerate(returns, start=1):
-        entry = sub(notification, "Ntry")
-        sub(entry, "Amt", f"{r.amount:.2f}").set("Ccy", "EUR")
-        sub(entry, "CdtDbtInd", "DBIT")
-        sub(entry, "Sts", "BOOK")
-        sub(sub(entry, "BookgDt"), "Dt", r.on.isoformat())
-        sub(entry, "AcctSvcrRef", f"{notification_id}-{n:05d}")
-        tx = sub(sub(entry, "NtryDtls"), "TxDtls")
-        sub(sub(tx, "Refs"), "EndToEndId", r.end_to_end)
-        sub(tx, "Amt", f"{r.amount:.2f}").set("Ccy", "EUR")
-        sub(sub(sub(tx, "RtrInf"), "Rsn"), "Cd", r.reason)
+        entry = _sub(notification, "Ntry")
+        _sub(entry, "Amt", f"{r.amount:.2f}").set("Ccy", "EUR")
+        _sub(entry, "CdtDbtInd", "DBIT")
+        _sub(entry, "Sts", "BOOK")
+        _sub(_sub(entry, "BookgDt"), "Dt", r.on.isoformat())
+        _sub(entry, "AcctSvcrRef", f"{notification_id}-{n:05d}")
+        tx = _sub(_sub(entry, "NtryDtls"), "TxDtls")
+        _sub(_sub(tx, "Refs"), "EndToEndId", r.end_to_end)
+        _sub(tx, "Amt", f"{r.amount:.2f}").set("Ccy", "EUR")
+        _sub(_sub(_sub(tx, "RtrInf"), "Rsn"), "Cd", r.reason)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

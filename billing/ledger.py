@@ -59,14 +59,13 @@ def account_entries(conn: psycopg.Connection, subscriber_id: int) -> list[Accoun
            FROM sepa_export_items s JOIN sepa_exports x ON x.id = s.export_id JOIN invoices i ON i.id = s.invoice_id
            WHERE i.subscriber_id = %(s)s
            UNION ALL
-           SELECT r.returned_on, 4, 'Prélèvement revenu impayé (' || r.reason || ')', i.number, r.amount, 0, r.id
+           SELECT r.returned_on, 4, r.reason, i.number, r.amount, 0, r.id
            FROM sepa_returns r JOIN invoices i ON i.id = r.invoice_id WHERE i.subscriber_id = %(s)s
            ORDER BY 1, 2, 7""", {"s": subscriber_id}).fetchall()
     out, balance = [], Decimal(0)
     for day, source, label, document, debit, credit, _ in rows:
-        if source == 4:
-            code = label[-5:-1]
-            label = f"Prélèvement revenu impayé : {REASONS.get(code, 'motif bancaire')} ({code})"
+        if source == 4:  # label: the return's reason code
+            label = f"Prélèvement revenu impayé : {REASONS.get(label, 'motif bancaire')} ({label})"
         if source == 2:
             label = ("Encaissement du comptable public" if label in PAYMENT_ORIGINS
                      else f"Comptable public : {ORIGIN_LABELS.get(label, label)}")

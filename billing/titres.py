@@ -165,10 +165,12 @@ def emit_titres(conn: psycopg.Connection, *, actor: str, on: date, run_id: int |
                 (file_id, exercice, budget, bordereau.kind, bordereau.number, run, on, len(bordereau.titres),
                  bordereau.total_ht)).fetchone()
             assert brow is not None  # noqa: S101
-            conn.cursor().executemany(
-                "INSERT INTO titres (invoice_id, bordereau_id, exercice, budget, number) VALUES (%s, %s, %s, %s, %s)",
-                [(doc_id, brow[0], exercice, budget, t.number)
-                 for doc_id, t in zip(doc_ids, bordereau.titres, strict=True)])
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO titres (invoice_id, bordereau_id, exercice, budget, number) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    [(doc_id, brow[0], exercice, budget, t.number)
+                     for doc_id, t in zip(doc_ids, bordereau.titres, strict=True)])
         audit(conn, actor, "titres_emitted", "pes_file", file_id,
               {"name": file_name, "titres": count, "total_ht": str(total), "run_id": run_id})
     return Emission(file_id, file_name, len(bordereaux), count, total, left_out)

@@ -163,9 +163,9 @@ def build_pes_aller(coll: Collectivite, bordereaux: list[Bordereau], file_name: 
         _v(pjs, "EnTetePES_PJ/IdVer", "1")
         for attachment in attachments:
             pj = _sub(pjs, "PJ")
-            _v(pj, "Contenu/Fichier", None).text = base64.b64encode(
-                gzip.compress(attachment.content, mtime=0)).decode("ascii")
-            pj.find("Contenu/Fichier").set("MIMEType", "application/pdf")  # type: ignore[union-attr]
+            fichier = _v(pj, "Contenu/Fichier", None)
+            fichier.text = base64.b64encode(gzip.compress(attachment.content, mtime=0)).decode("ascii")
+            fichier.set("MIMEType", "application/pdf")
             _v(pj, "IdUnique", attachment.unique_id[:50])
             _v(pj, "NomPJ", attachment.file_name[:100])
             _v(pj, "TypePJ", "002")

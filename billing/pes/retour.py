@@ -26,7 +26,6 @@ STATES = {"01": "pending", "02": "taken", "03": "partial", "04": "rejected", "05
 STATE_CODES = {v: k for k, v in STATES.items()}
 #: origins of an emargement that are money received
 PAYMENT_ORIGINS = frozenset({"01", "02", "03", "10", "11"})
-WRITE_OFF_ORIGINS = frozenset({"06"})
 ORIGIN_LABELS = {"01": "encaissement avant titre", "02": "encaissement", "03": "flux d'encaissement",
                  "04": "mandat correctif", "05": "mandat", "06": "admission en non-valeur", "07": "titre correctif",
                  "08": "titre", "09": "annulation de frais de poursuite", "10": "paiement en ligne (PayFiP)",
