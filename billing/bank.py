@@ -30,6 +30,7 @@ from pycamt.parser import Camt053ParseError, Camt053Parser
 
 from billing.errors import BankError, NotFoundError, StateError
 from billing.identifiers import creditor_reference, find_creditor_reference
+from billing.iso20022 import check_schema
 from billing.runs import audit
 
 INVOICE_NUMBER = re.compile(r"\b(?:FAC|FACT)-?\d{4}-?\d{6}\b")
@@ -85,6 +86,7 @@ def read_statement(content: bytes) -> tuple[str | None, list[BankLine], int]:
     Raises:
         BankError: not a readable camt.052/053 statement, or an entry without amount or date.
     """
+    check_schema(content, ("camt.053", "camt.052"), what="relevé")
     try:
         parser = _Parser(content)
         transactions = parser.get_transactions()

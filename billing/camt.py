@@ -25,8 +25,10 @@ class Entry:
     bank_ref: str | None = None  # AcctSvcrRef
 
 
-def build_statement(account_iban: str, entries: list[Entry], statement_id: str, created: datetime) -> bytes:
-    """A camt.053 statement of ``account_iban`` with these entries (one transaction each)."""
+def build_statement(account_iban: str, entries: list[Entry], statement_id: str, created: datetime,
+                    opening: Decimal = Decimal(0)) -> bytes:
+    """A camt.053 statement of ``account_iban`` with these entries (one transaction each), its opening
+    balance ``opening`` [€] and the closing balance they lead to."""
     root = etree.Element(f"{{{NS}}}Document", nsmap={None: NS})  # type: ignore[dict-item]
     body = _sub(root, "BkToCstmrStmt")
     header = _sub(body, "GrpHdr")
@@ -36,6 +38,14 @@ def build_statement(account_iban: str, entries: list[Entry], statement_id: str, 
     _sub(statement, "Id", statement_id)
     _sub(statement, "CreDtTm", created.strftime("%Y-%m-%dT%H:%M:%S"))
     _sub(_sub(_sub(statement, "Acct"), "Id"), "IBAN", account_iban)
+    closing = opening + sum((e.amount if e.credit else -e.amount for e in entries), Decimal(0))
+    day = max((e.booked_on for e in entries), default=created.date())
+    for kind, value in (("OPBD", opening), ("CLBD", closing)):
+        balance = _sub(statement, "Bal")
+        _sub(_sub(_sub(balance, "Tp"), "CdOrPrtry"), "Cd", kind)
+        _sub(balance, "Amt", f"{abs(value):.2f}").set("Ccy", "EUR")
+        _sub(balance, "CdtDbtInd", "CRDT" if value >= 0 else "DBIT")
+        _sub(_sub(balance, "Dt"), "Dt", day.isoformat())
     for n, entry in enumerate(entries, start=1):
         node = _sub(statement, "Ntry")
         amount = _sub(node, "Amt", f"{entry.amount:.2f}")
@@ -124,8 +134,13 @@ def build_camt054(account_iban: str, returns: list[Return], notification_id: str
         _sub(entry, "Sts", "BOOK")
         _sub(_sub(entry, "BookgDt"), "Dt", r.on.isoformat())
         _sub(entry, "AcctSvcrRef", f"{notification_id}-{n:05d}")
+        domain = _sub(_sub(entry, "BkTxCd"), "Domn")
+        _sub(domain, "Cd", "PMNT")
+        family = _sub(domain, "Fmly")
+        _sub(family, "Cd", "RDDT")
+        _sub(family, "SubFmlyCd", "UPDD")  # unpaid direct debit
         tx = _sub(_sub(entry, "NtryDtls"), "TxDtls")
         _sub(_sub(tx, "Refs"), "EndToEndId", r.end_to_end)
-        _sub(tx, "Amt", f"{r.amount:.2f}").set("Ccy", "EUR")
+        _sub(_sub(_sub(tx, "AmtDtls"), "TxAmt"), "Amt", f"{r.amount:.2f}").set("Ccy", "EUR")
         _sub(_sub(_sub(tx, "RtrInf"), "Rsn"), "Cd", r.reason)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

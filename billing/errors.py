@@ -82,3 +82,7 @@ class PesError(BillingError):
 
 class BankError(BillingError):
     """A bank file (statement, return) cannot be read: what is wrong with it."""
+
+
+class PayfipError(BillingError):
+    """PayFiP could not be reached or refused the request (the reason in French)."""

@@ -1,11 +1,11 @@
 """A subscriber's account and the régie's aged balance.
 
 The account (relevé de compte) lists, in date order, what was billed (invoices, debit), what was
-credited (credit notes), paid (payments received by the régie, direct debits, or what the public
-accountant recorded against the titres), written off, and the direct debits that came back (debit),
-with the running balance; its last balance is always
-Σ invoices − Σ credit notes − Σ payments − Σ write-offs + Σ returns [€]. A positive balance is owed by the
-subscriber; a negative one is a credit the subscriber holds.
+credited (credit notes), paid (payments received by the régie, direct debits, monthly instalments
+collected, or what the public accountant recorded against the titres), written off, and the direct
+debits that came back (debit), with the running balance; its last balance is always
+Σ invoices − Σ credit notes − Σ payments − Σ instalments − Σ write-offs + Σ returns [€]. A positive
+balance is owed by the subscriber; a negative one is a credit the subscriber holds.
 
 The aged balance (balance âgée) sorts what each subscriber still owes by how long ago it fell due
 (not yet due, 1-30, 31-60, 61-90, more than 90 days), public and private debtors apart.
@@ -59,13 +59,21 @@ def account_entries(conn: psycopg.Connection, subscriber_id: int) -> list[Accoun
            FROM sepa_export_items s JOIN sepa_exports x ON x.id = s.export_id JOIN invoices i ON i.id = s.invoice_id
            WHERE i.subscriber_id = %(s)s
            UNION ALL
+           SELECT x.collection_date, 5, 'Échéance de mensualisation n° ' || n.seq, NULL, 0, n.amount, n.seq
+           FROM instalments n JOIN instalment_plans p ON p.id = n.plan_id
+           JOIN instalment_exports x ON x.id = n.export_id WHERE p.subscriber_id = %(s)s
+           UNION ALL
+           SELECT r.returned_on, 6, r.reason, NULL, r.amount, 0, r.id
+           FROM instalment_returns r JOIN instalment_plans p ON p.id = r.plan_id WHERE p.subscriber_id = %(s)s
+           UNION ALL
            SELECT r.returned_on, 4, r.reason, i.number, r.amount, 0, r.id
            FROM sepa_returns r JOIN invoices i ON i.id = r.invoice_id WHERE i.subscriber_id = %(s)s
            ORDER BY 1, 2, 7""", {"s": subscriber_id}).fetchall()
     out, balance = [], Decimal(0)
     for day, source, label, document, debit, credit, _ in rows:
-        if source == 4:  # label: the return's reason code
-            label = f"Prélèvement revenu impayé : {REASONS.get(label, 'motif bancaire')} ({label})"
+        if source in (4, 6):  # label: the return's reason code
+            what = "Prélèvement" if source == 4 else "Échéance de mensualisation"
+            label = f"{what} revenu impayé : {REASONS.get(label, 'motif bancaire')} ({label})"
         if source == 2:
             label = ("Encaissement du comptable public" if label in PAYMENT_ORIGINS
                      else f"Comptable public : {ORIGIN_LABELS.get(label, label)}")

@@ -3,7 +3,8 @@ indemnity for professional debtors, and the list handed to the public accountant
 
 - Schedule (``billing_policy.reminder_days``, 15, 30 and 45 days after the due date by default): a first
   and a second amicable reminder, then the invoice is listed for the accountant (who alone enforces a
-  titre). A reminder is recorded once per level; an invoice paid stops the schedule (it leaves the list).
+  titre). A reminder is recorded once per level; an invoice paid stops the schedule (it leaves the list),
+  and so does a running plan of monthly instalments (its invoices are paid at the yearly regularisation).
 - Professional debtors (Code de commerce L.441-10: a company, not a public body nor a person): interest
   from the day after the due date, ``due × rate × days / 365`` at ``billing_policy.late_interest_pct``
   (at least three times the legal rate; by default the ECB's rate plus 10 points), and the 40 € fixed
@@ -52,7 +53,11 @@ def overdue_invoices(conn: psycopg.Connection, today: date) -> list[Overdue]:
                   s.siren IS NOT NULL AND NOT s.public_entity,
                   coalesce((SELECT max(level) FROM reminders r WHERE r.invoice_id = d.invoice_id), 0)
            FROM invoice_dues d JOIN subscribers s ON s.id = d.subscriber_id
-           WHERE d.due > 0 AND d.due_date < %s ORDER BY d.due_date DESC, d.number""", (today,)).fetchall()
+           WHERE d.due > 0 AND d.due_date < %s
+             AND NOT EXISTS (SELECT 1 FROM instalment_plans p JOIN invoices i ON i.id = d.invoice_id
+                             WHERE p.subscriber_id = d.subscriber_id AND p.status = 'active'
+                             AND i.period_start >= p.period_start AND i.period_start < p.period_end)
+           ORDER BY d.due_date DESC, d.number""", (today,)).fetchall()
     out = []
     for invoice_id, number, code, name, email, due_date, due, professional, level in rows:
         late = (today - due_date).days

@@ -124,11 +124,18 @@ def dues(conn: psycopg.Connection, invoice_ids: list[int]) -> dict[int, Decimal]
 
 def account_summary(conn: psycopg.Connection, subscriber_id: int, today: date) -> dict[str, Decimal]:
     """A subscriber's account [€]: what its issued invoices still owe (``due``), of which past their due
-    date (``overdue``), and the credit it holds from overpayments (``credit``)."""
+    date (``overdue``), and the credit it holds from overpayments and monthly instalments not yet applied
+    (``credit``)."""
     row = conn.execute(
         """SELECT coalesce(sum(due) FILTER (WHERE due > 0), 0),
                   coalesce(sum(due) FILTER (WHERE due > 0 AND due_date < %(today)s), 0),
                   (SELECT coalesce(sum(amount), 0) FROM payments WHERE subscriber_id = %(s)s AND invoice_id IS NULL)
+                  + (SELECT coalesce(sum(n.amount), 0) FROM instalments n JOIN instalment_plans p ON p.id = n.plan_id
+                     WHERE p.subscriber_id = %(s)s AND n.export_id IS NOT NULL)
+                  - (SELECT coalesce(sum(r.amount), 0) FROM instalment_returns r
+                     JOIN instalment_plans p ON p.id = r.plan_id WHERE p.subscriber_id = %(s)s)
+                  - (SELECT coalesce(sum(a.amount), 0) FROM instalment_allocations a
+                     JOIN instalment_plans p ON p.id = a.plan_id WHERE p.subscriber_id = %(s)s)
            FROM invoice_dues WHERE subscriber_id = %(s)s""", {"s": subscriber_id, "today": today}).fetchone()
     assert row is not None  # noqa: S101
     return {"due": Decimal(row[0]), "overdue": Decimal(row[1]), "credit": Decimal(row[2])}

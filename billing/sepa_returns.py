@@ -1,12 +1,14 @@
 """Direct debits that come back: the bank's pain.002 status reports (rejects before settlement) and camt.054
 debit notifications (returns and refunds after it), when the régie collects itself.
 
-Each return names the invoice (the end-to-end id of the collection is the invoice number), its ISO 20022
-reason code and amount. The invoice owes that amount again; the reason is shown in French; the mandate is
-suspended when the code says the account or the mandate can no longer be used (it is then left out of
-the next collections until billing staff look at it); and the mandate's next collection is a first one
-(FRST) again when every collection it had came back. A file is read once, each return once whatever file
-brings it again.
+Each return names the invoice (the end-to-end id of the collection is the invoice number) or the monthly
+instalment (``ECH-<plan>-<n>``), its ISO 20022 reason code and amount. The invoice owes that amount again
+(an instalment returned is not collected: the regularisation counts without it); the reason is shown in
+French; the mandate is suspended when the code says the account or the mandate can no longer be used
+(it is then left out of the next collections until billing staff look at it); and the mandate's next
+collection is a first one (FRST) again when every collection it had came back. A file is read once, each
+return once whatever file brings it again; a file in a version whose ISO 20022 schema is kept is
+validated against it first.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import psycopg
 from lxml import etree
 
 from billing.errors import BankError
+from billing.iso20022 import check_schema
 from billing.runs import audit
 
 #: ISO 20022 / EPC return reason codes, in French
@@ -70,8 +73,10 @@ def read_returns(content: bytes, today: date) -> tuple[str, list[DebitReturn]]:
         raise BankError(f"fichier illisible : {exc}") from exc
     namespace = etree.QName(root).namespace or ""
     if "pain.002" in namespace:
+        check_schema(content, ("pain.002",))
         return "pain.002", _pain002(root, today)
     if "camt.054" in namespace:
+        check_schema(content, ("camt.054",))
         return "camt.054", _camt054(root)
     raise BankError("ce fichier n'est ni un compte rendu pain.002 ni un avis camt.054 (ISO 20022)")
 
@@ -147,14 +152,21 @@ def import_returns(conn: psycopg.Connection, content: bytes, name: str, *, actor
             "SELECT i.number, x.invoice_id, x.mandate_id, m.reference FROM sepa_export_items x "
             "JOIN invoices i ON i.id = x.invoice_id JOIN sepa_mandates m ON m.id = x.mandate_id "
             "WHERE i.number = ANY(%s)", ([r.end_to_end for r in returns],))}
-        known = {r[0] for r in conn.execute("SELECT bank_ref FROM sepa_returns WHERE bank_ref = ANY(%s)",
-                                            ([r.bank_ref for r in returns],))}
+        instalments = {f"ECH-{r[0]}-{r[1]}": (int(r[0]), int(r[1]), int(r[2]), r[3]) for r in conn.execute(
+            "SELECT n.plan_id, n.seq, p.mandate_id, m.reference FROM instalments n "
+            "JOIN instalment_plans p ON p.id = n.plan_id JOIN sepa_mandates m ON m.id = p.mandate_id "
+            "WHERE n.export_id IS NOT NULL AND 'ECH-' || n.plan_id || '-' || n.seq = ANY(%s)",
+            ([r.end_to_end for r in returns],))}
+        known = {r[0] for r in conn.execute("SELECT bank_ref FROM sepa_returns WHERE bank_ref = ANY(%s) UNION "
+                                            "SELECT bank_ref FROM instalment_returns WHERE bank_ref = ANY(%s)",
+                                            ([r.bank_ref for r in returns], [r.bank_ref for r in returns]))}
         new = [r for r in returns if r.bank_ref not in known and r.end_to_end in collected]
-        unknown = [f"{r.end_to_end} : aucun prélèvement de cette facture" for r in returns
-                   if r.end_to_end not in collected]
+        new_instalments = [r for r in returns if r.bank_ref not in known and r.end_to_end in instalments]
+        unknown = [f"{r.end_to_end} : aucun prélèvement connu sous cette référence (facture ou échéance)"
+                   for r in returns if r.end_to_end not in collected and r.end_to_end not in instalments]
         row = conn.execute("INSERT INTO sepa_return_files (name, kind, sha256, imported_by, content, returns) "
                            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                           (name, kind, digest, actor, content, len(new))).fetchone()
+                           (name, kind, digest, actor, content, len(new) + len(new_instalments))).fetchone()
         assert row is not None  # noqa: S101
         file_id = int(row[0])
         suspended: list[str] = []
@@ -163,18 +175,27 @@ def import_returns(conn: psycopg.Connection, content: bytes, name: str, *, actor
                 "INSERT INTO sepa_returns (file_id, bank_ref, invoice_id, mandate_id, reason, amount, returned_on) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [(file_id, r.bank_ref, *collected[r.end_to_end][:2], r.reason, r.amount, r.returned_on) for r in new])
-            for r in new:
+            cur.executemany(
+                "INSERT INTO instalment_returns (file_id, bank_ref, plan_id, seq, reason, amount, returned_on) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [(file_id, r.bank_ref, *instalments[r.end_to_end][:2], r.reason, r.amount, r.returned_on)
+                 for r in new_instalments])
+            mandates = {r.end_to_end: collected[r.end_to_end][1:] for r in new} | {
+                r.end_to_end: instalments[r.end_to_end][2:] for r in new_instalments}
+            for r in [*new, *new_instalments]:
                 if r.reason in SUSPENDING:
-                    mandate_id, reference = collected[r.end_to_end][1], collected[r.end_to_end][2]
+                    mandate_id, reference = mandates[r.end_to_end]
+                    what = f"facture {r.end_to_end}" if r.end_to_end in collected else f"échéance {r.end_to_end}"
                     cur.execute("UPDATE sepa_mandates SET status = 'suspended', status_reason = %s "
                                 "WHERE id = %s AND status = 'active'",
                                 (f"{r.reason} : {REASONS.get(r.reason, 'motif bancaire')} (retour du "
-                                 f"{r.returned_on:%d/%m/%Y}, facture {r.end_to_end})", mandate_id))
+                                 f"{r.returned_on:%d/%m/%Y}, {what})", mandate_id))
                     if cur.rowcount:
                         suspended.append(reference)
         audit(conn, actor, "sepa_returns_imported", "sepa_return_file", file_id,
-              {"name": name, "kind": kind, "returns": len(new), "suspended": suspended, "unknown": len(unknown)})
-    return ReturnsImport(file_id, False, len(new), suspended, unknown)
+              {"name": name, "kind": kind, "returns": len(new) + len(new_instalments), "suspended": suspended,
+               "unknown": len(unknown)})
+    return ReturnsImport(file_id, False, len(new) + len(new_instalments), suspended, unknown)
 
 
 def returns_of(conn: psycopg.Connection, invoice_id: int) -> list[dict[str, Any]]:

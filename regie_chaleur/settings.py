@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     profiles_dir: Path | None = Field(None, description="extra device profiles (*.yaml)")
     notify_webhook_url: str | None = Field(None, description="alarm webhook (JSON POST)")
     notify_min_severity: Literal["info", "warning", "critical"] = Field("warning", description="alarms notified")
-    smtp_host: str | None = Field(None, description="SMTP server for alarm e-mails")
+    smtp_host: str | None = Field(None, description="SMTP server for alarm e-mails and letters to subscribers")
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = Field("regie-chaleur@localhost")
     smtp_to: str = Field("", description="comma-separated recipients of alarm e-mails")
@@ -126,6 +126,15 @@ class Settings(BaseSettings):
                         smtp_from=self.smtp_from, smtp_to=[a.strip() for a in self.smtp_to.split(",") if a.strip()],
                         smtp_user=self.smtp_user, smtp_password=self.smtp_password.get_secret_value() or None,
                         smtp_starttls=self.smtp_starttls, min_severity=self.notify_min_severity)
+
+    def mailer(self) -> Any:
+        """The SMTP mailer for letters to subscribers, or None when no SMTP server is set."""
+        from regie_chaleur.services.mail import SmtpMailer
+
+        if not self.smtp_host:
+            return None
+        return SmtpMailer(self.smtp_host, self.smtp_port, self.smtp_from, self.smtp_user,
+                          self.smtp_password.get_secret_value() or None, self.smtp_starttls)
 
     def weather_provider(self) -> Any:
         """The configured weather forecast provider, or None."""

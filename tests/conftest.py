@@ -8,6 +8,7 @@ must get the extension, or the tests fail instead of falling back to plain table
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -84,12 +85,45 @@ def db_url(make_database: DatabaseFactory) -> str:
     return make_database()
 
 
+@pytest.fixture(scope="session")
+def migrated_template(pg_admin_url: str, timescaledb_available: bool) -> Iterator[str]:
+    """A database migrated once for the session, copied for each test that needs a migrated database
+    (``CREATE DATABASE … TEMPLATE``: a file copy, instead of running every migration again). No one may
+    connect to it once built, TimescaleDB's background workers included, so that it can be copied."""
+    name = f"regie_template_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    open_database(settings_for(make_conninfo(pg_admin_url, dbname=name)), apply_migrations=True).close()
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    yield name
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture
-def db(db_url: str, timescaledb_available: bool) -> Iterator[Database]:
-    """A fresh, migrated database in the best mode the server offers (TimescaleDB in CI)."""
-    database = open_database(settings_for(db_url), apply_migrations=True)
+def db(pg_admin_url: str, migrated_template: str) -> Iterator[Database]:
+    """A fresh, migrated database in the best mode the server offers (TimescaleDB in CI): a copy of the
+    session's migrated template, dropped after the test."""
+    name = f"regie_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        for attempt in range(50):  # a background worker may still be leaving the template
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                              sql.Identifier(migrated_template)))
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == 49:
+                    raise
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                             (migrated_template,))
+                time.sleep(0.1)
+    database = open_database(settings_for(make_conninfo(pg_admin_url, dbname=name)), apply_migrations=True)
     yield database
     database.close()
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

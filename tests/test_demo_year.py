@@ -11,11 +11,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from billing.instalments import collected_amount
 from billing.periods import PARIS, add_months
 from billing.pes.schema import schema_errors
 from regie_chaleur.db.database import Database
 from regie_chaleur.demo.network import substations
-from regie_chaleur.demo.receivables import hand_over_last_run
+from regie_chaleur.demo.receivables import hand_over_last_run, put_one_subscriber_on_instalments
 from regie_chaleur.demo.setup import Progress, build_network, write_missing_history
 from regie_chaleur.demo.year import CORRECTION, GLITCH_KWH, METER, OCCUPANT, VAT_DOWN, VAT_UP, bill_the_year
 
@@ -86,6 +87,20 @@ def _receivables(db: Database, today: date, progress: Progress) -> None:
         assert 0 < paid < last[1]
         content = conn.execute("SELECT content FROM pes_files").fetchone()[0]
         assert schema_errors(bytes(content)) == []
+    # one subscriber on monthly instalments from this month, its first debit rejected by its bank; once
+    put_one_subscriber_on_instalments(db, today, progress)
+    put_one_subscriber_on_instalments(db, today, progress)
+    with db.pool.connection() as conn:
+        plan = conn.execute("SELECT id, subscriber_id, expected_amount, period_start FROM instalment_plans").fetchall()
+        assert len(plan) == 1 and plan[0][3] == today.replace(day=1)
+        plan_id, subscriber_id, expected, start = plan[0]
+        billed = conn.execute("SELECT sum(CASE kind WHEN 'invoice' THEN total_ttc ELSE -total_ttc END) FROM invoices "
+                              "WHERE subscriber_id = %s AND status = 'issued' AND period_start >= %s",
+                              (subscriber_id, add_months(start, -12))).fetchone()[0]
+        assert expected == billed  # the expected amount: the twelve months before
+        assert conn.execute("SELECT count(*) FROM instalments WHERE plan_id = %s", (plan_id,)).fetchone() == (12,)
+        assert conn.execute("SELECT seq, reason FROM instalment_returns").fetchall() == [(1, "AM04")]
+        assert collected_amount(conn, plan_id) == 0
 
 
 def _january(conn: psycopg.Connection, months: list[date], point: str) -> None:

@@ -28,7 +28,7 @@ HERE = Path(__file__).parent
 TEMPLATE = HERE / "templates" / "invoice.typ"
 FONTS = HERE / "fonts"
 UNIT_PRICE_LABEL = {"MWh": "€/MWh", "kW": "€/kW/an"}
-_LOCK = threading.Lock()  # one Typst compiler per process, used by one thread at a time
+TYPST_LOCK = threading.Lock()  # one Typst compiler per process, used by one thread at a time
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +41,7 @@ def _compiler() -> Any:
 def render_pdf(content: DocumentContent) -> bytes:
     """The document as PDF/A-3b."""
     data = json.dumps(document_data(content), ensure_ascii=False)
-    with _LOCK:  # untagged: PDF/A-3b needs no tags, and half the objects make Factur-X embedding 3x faster
+    with TYPST_LOCK:  # untagged: PDF/A-3b needs no tags, and half the objects make Factur-X embedding 3x faster
         pdf = _compiler().compile(sys_inputs={"data": data}, pdf_standards=["a-3b"], pdf_tags=False,
                                   timestamp=int(datetime.combine(content.invoice["issue_date"],
                                                                  datetime.min.time()).timestamp()))

@@ -80,16 +80,7 @@ def export_sepa(conn: psycopg.Connection, run_id: int, collection_date: date, *,
     payments, errors = _payments(rows, collection_date)
     if errors:
         raise ValidationError(errors, f"prélèvements de la tournée {run_id}")
-    sepa = SepaDD({"name": issuer[0][:70], "IBAN": issuer[1], "BIC": issuer[2], "batch": True,
-                   "creditor_id": issuer[3], "currency": "EUR"}, schema="pain.008.001.02", clean=True)
-    for payment in payments:
-        sepa.add_payment(dict(payment["sepa"]))  # add_payment mutates what it is given
-    try:
-        content = bytes(sepa.export(validate=True, pretty_print=True))
-    except Exception as exc:  # sepaxml wraps the XSD error; its reason is in __cause__
-        raise BillingError(f"fichier SEPA non conforme au schéma pain.008 : {exc.__cause__ or exc}") from exc
-    found = re.search(rb"<MsgId>([^<]+)</MsgId>", content)
-    message_id = found.group(1).decode() if found else hashlib.sha256(content).hexdigest()[:35]
+    content, message_id = build_pain008(issuer, [p["sepa"] for p in payments])
     total = sum((p["amount"] for p in payments), Decimal(0))
     with conn.transaction(), conn.cursor() as cur:
         row = cur.execute("INSERT INTO sepa_exports (run_id, collection_date, message_id, content, sha256, payments, "
@@ -106,6 +97,25 @@ def export_sepa(conn: psycopg.Connection, run_id: int, collection_date: date, *,
               {"collection_date": collection_date.isoformat(), "payments": len(payments), "total": str(total)})
     first = sum(1 for p in payments if p["sepa"]["type"] == "FRST")
     return SepaExport(int(row[0]), content, len(payments), total, message_id, first)
+
+
+def build_pain008(issuer: tuple[Any, ...], payments: list[dict[str, Any]]) -> tuple[bytes, str]:
+    """The pain.008.001.02 file of these sepaxml payments from the creditor ``issuer`` (name, IBAN, BIC,
+    creditor id), validated against the XSD, and its message id.
+
+    Raises:
+        BillingError: the file does not validate (the schema's reason named).
+    """
+    sepa = SepaDD({"name": issuer[0][:70], "IBAN": issuer[1], "BIC": issuer[2], "batch": True,
+                   "creditor_id": issuer[3], "currency": "EUR"}, schema="pain.008.001.02", clean=True)
+    for payment in payments:
+        sepa.add_payment(dict(payment))  # add_payment mutates what it is given
+    try:
+        content = bytes(sepa.export(validate=True, pretty_print=True))
+    except Exception as exc:  # sepaxml wraps the XSD error; its reason is in __cause__
+        raise BillingError(f"fichier SEPA non conforme au schéma pain.008 : {exc.__cause__ or exc}") from exc
+    found = re.search(rb"<MsgId>([^<]+)</MsgId>", content)
+    return content, found.group(1).decode() if found else hashlib.sha256(content).hexdigest()[:35]
 
 
 def earliest_collection(conn: psycopg.Connection, run_id: int) -> date | None:
@@ -126,15 +136,16 @@ def _collectable(conn: psycopg.Connection, run_id: int) -> list[tuple[Any, ...]]
     and whether that mandate was ever collected before."""
     return conn.execute(
         """SELECT i.id, i.number, i.total_ttc, i.period_start, i.period_end, s.name, m.id, m.reference, m.signed_on,
-                  m.iban, m.bic, EXISTS (SELECT 1 FROM sepa_export_items x WHERE x.mandate_id = m.id
-                                AND NOT EXISTS (SELECT 1 FROM sepa_returns r WHERE r.invoice_id = x.invoice_id
-                                                AND r.mandate_id = x.mandate_id)) AS collected
+                  m.iban, m.bic, mandate_collected(m.id) AS collected
            FROM invoices i JOIN contracts c ON c.id = i.contract_id JOIN subscribers s ON s.id = i.subscriber_id
            JOIN sepa_mandates m ON m.id = c.mandate_id AND m.status = 'active'
            WHERE i.run_id = %s AND i.kind = 'invoice' AND i.status = 'issued' AND c.payment_method = 'sepa'
              AND i.total_ttc > 0
              AND NOT EXISTS (SELECT 1 FROM sepa_export_items x WHERE x.invoice_id = i.id)
              AND NOT EXISTS (SELECT 1 FROM billed_months b WHERE b.invoice_id = i.id AND b.released_by IS NOT NULL)
+             AND NOT EXISTS (SELECT 1 FROM instalment_plans p WHERE p.subscriber_id = i.subscriber_id
+                             AND p.status <> 'cancelled' AND i.period_start >= p.period_start
+                             AND i.period_start < p.period_end)
            ORDER BY i.number""", (run_id,)).fetchall()
 
 

@@ -11,7 +11,8 @@ and ``receivables-fr.md``:
   SEPA direct-debit block when the subscriber pays by mandate (collected by the Trésor: NatPrel 01), and
   its invoice PDF as pièce justificative (``PJRef`` to a ``PES_PJ`` entry, gzip + base64);
 - a public-sector debtor gets the Chorus Pro edition (Edition 02, with its service code and commitment
-  number); any other debtor an ASAP printed and posted by the DGFiP (Edition 01).
+  number) and its ASAP in the file's ``PES_Facture`` block (:mod:`billing.pes.facture`); any other debtor
+  an ASAP printed and posted by the DGFiP (Edition 01).
 
 Amounts are euros with two decimals, strictly positive (a reduction titre carries the amount reduced).
 """
@@ -20,13 +21,17 @@ from __future__ import annotations
 
 import base64
 import gzip
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from lxml import etree
+
+from billing.pes.facture import add_pes_facture
+from billing.pes.nodes import amount as _amount
+from billing.pes.nodes import sepa_text as _sepa_text
+from billing.pes.nodes import sub as _sub
+from billing.pes.nodes import v as _v
 
 NS_ALLER = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/aller"
 
@@ -158,6 +163,8 @@ def build_pes_aller(coll: Collectivite, bordereaux: list[Bordereau], file_name: 
     attachments: list[Attachment] = []
     for bordereau in bordereaux:
         _bordereau(recette, coll, bordereau, attachments)
+    add_pes_facture(root, coll, bordereaux, bordereaux[0].exercice if bordereaux else built_on.year,
+                    built_on.isoformat())
     if attachments:
         pjs = _sub(root, "PES_PJ")
         _v(pjs, "EnTetePES_PJ/IdVer", "1")
@@ -263,27 +270,3 @@ def _tiers(parent: etree._Element, tiers: Tiers) -> None:
     _v(address, "CP", tiers.postcode[:5])
     _v(address, "Ville", tiers.city[:38])
     _v(address, "CodRes", "0" if tiers.country == "FR" else "1")
-
-
-def _sepa_text(text: str) -> str:
-    """Text in the SEPA character set the schema allows (letters without accents, digits, / ? : ( ) . , ' + -)."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^0-9a-zA-Z/?:().,' +-]", " ", plain).strip() or "-"
-
-
-def _amount(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01'))}"
-
-
-def _sub(parent: etree._Element, tag: str) -> etree._Element:
-    return etree.SubElement(parent, tag)
-
-
-def _v(parent: etree._Element, path: str, value: str | None) -> etree._Element:
-    """A child (or a chain of them, ``A/B``) whose value is the attribute ``V`` (PES V2 style)."""
-    node = parent
-    for tag in path.split("/"):
-        node = etree.SubElement(node, tag)
-    if value is not None:
-        node.set("V", value)
-    return node

@@ -72,6 +72,8 @@ def mount_routes(app: FastAPI) -> None:
         views_billing_parties,
         views_billing_records,
         views_billing_rules,
+        views_instalments,
+        views_online_payment,
         views_operations,
         views_payments,
         views_planning,
@@ -95,7 +97,10 @@ def mount_routes(app: FastAPI) -> None:
     app.include_router(views_billing_rules.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_titres.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_payments.router, dependencies=[Depends(require("billing"))])
+    app.include_router(views_instalments.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_portal.router, dependencies=[Depends(require("portal"))])
+    app.include_router(views_online_payment.router, dependencies=[Depends(require("portal"))])
+    app.include_router(views_online_payment.public)
     app.include_router(views_admin.router, dependencies=[Depends(require("admin"))])
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -227,8 +232,10 @@ def add_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None,
-               request_threads: int | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """Build the app around an open database; ``on_shutdown`` runs when the server stops.
+               request_threads: int | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               mailer: Callable[..., None] | None = None) -> FastAPI:
+    """Build the app around an open database; ``on_shutdown`` runs when the server stops; ``mailer``
+    e-mails letters to subscribers (none: letters are to be posted).
 
     ``request_threads``: how many requests the process handles at once (the threads that run the
     handlers, which all read the database synchronously); None keeps the server's default (40).
@@ -258,6 +265,7 @@ def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None,
         openapi_url="/api/v1/openapi.json",
     )
     app.state.db = db
+    app.state.mailer = mailer
     mount_routes(app)
     add_error_handlers(app)
     add_middlewares(app, max_body_bytes)

@@ -17,4 +17,4 @@ def app() -> FastAPI:
     settings.check_secrets()
     db = open_database(settings, apply_migrations=False)
     return create_app(db, on_shutdown=db.close, request_threads=settings.http_threads,
-                      max_body_bytes=settings.max_body_bytes)
+                      max_body_bytes=settings.max_body_bytes, mailer=settings.mailer())

@@ -31,7 +31,8 @@ NAVIGATION = {
                 ("/facturation/abonnes", "Abonnés"), ("/facturation/contrats", "Contrats"),
                 ("/facturation/points-de-livraison", "Points de livraison"),
                 ("/facturation/tarifs", "Tarifs et indices"), ("/facturation/titres", "Titres de recettes"),
-                ("/facturation/encaissements", "Encaissements"), ("/facturation/relances", "Relances")],
+                ("/facturation/encaissements", "Encaissements"), ("/facturation/relances", "Relances"),
+                ("/facturation/mensualisation", "Mensualisation")],
     "subscriber": [("/espace", "Ma consommation"), ("/espace/factures", "Mes factures"),
                    ("/espace/contrat", "Mon contrat")],
     "admin": [("/admin/comptes", "Comptes")],
@@ -49,6 +50,8 @@ MESSAGES = {
     "password-changed": "Mot de passe changé ; reconnectez-vous.",
     "payment-assigned": "Paiement affecté.",
     "reminders-recorded": "Relances enregistrées comme envoyées.",
+    "plan-created": "Mensualisation enregistrée.", "plan-cancelled": "Mensualisation annulée.",
+    "plan-regularised": "Mensualisation régularisée : le décompte est prêt pour l'abonné.",
     "titres-emitted": "Titres émis : le fichier PES V2, conforme au schéma de la DGFiP, est prêt à transmettre.",
 }
 

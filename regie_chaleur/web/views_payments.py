@@ -11,9 +11,11 @@ from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from billing.bank import MATCH_LABELS, STATE_LABELS, assign_line, import_statement, unmatched_lines
+from billing.correspondence import reminder_pdf, statement_pdf
+from billing.correspondence import send_reminders as send_and_record
 from billing.errors import BankError, NotFoundError, StateError
 from billing.ledger import BUCKET_LABELS, account_entries, aged_balance, aged_totals
-from billing.reminders import LEVEL_LABELS, overdue_invoices, record_reminders
+from billing.reminders import LEVEL_LABELS, overdue_invoices
 from billing.reminders import summary as reminders_summary
 from billing.retours import account_summary
 from billing.sepa_returns import import_returns
@@ -122,22 +124,50 @@ def _reminders_page(request: Request, db: Any, status_code: int = 200, **context
     with db.pool.connection() as conn:
         rows = overdue_invoices(conn, date.today())
     context.setdefault("error", "")
+    context.setdefault("sent", None)
     return page(request, "billing/reminders.html", status_code=status_code, title="Relances", rows=rows,
-                total=reminders_summary(rows), levels=LEVEL_LABELS, **context)
+                total=reminders_summary(rows), levels=LEVEL_LABELS, mailer=request.app.state.mailer is not None,
+                **context)
 
 
 @router.post("/relances", response_class=HTMLResponse)
 async def send_reminders(request: Request, db: DbDep, principal: BillingDep) -> Response:
-    """Record the reminders sent for the invoices ticked."""
-    numbers = [str(v) for v in (await request.form()).getlist("facture")]
+    """Send the reminders due for the invoices ticked: e-mailed with their letter to subscribers with an
+    address when an SMTP server is configured, to be printed and posted otherwise."""
+    numbers = [str(v)[:64] for v in (await request.form()).getlist("facture")][:1000]
     if not numbers:
         return _reminders_page(request, db, status_code=422, error="cochez au moins une facture")
     try:
         with db.pool.connection() as conn:
-            record_reminders(conn, numbers, actor=principal.login, today=date.today())
+            sent = send_and_record(conn, numbers, actor=principal.login, today=date.today(),
+                                   mailer=request.app.state.mailer)
     except StateError as exc:
         return _reminders_page(request, db, status_code=422, error=str(exc))
-    return RedirectResponse("/facturation/relances?ok=reminders-recorded", status_code=303)
+    return _reminders_page(request, db, sent=sent)
+
+
+@router.get("/relances/{number}/lettre.pdf")
+def reminder_letter(db: DbDep, principal: BillingDep, number: str) -> Response:
+    """The reminder letter of an overdue invoice (the one now due, else the last sent), to print."""
+    try:
+        with db.pool.connection() as conn:
+            pdf, level = reminder_pdf(conn, number, date.today())
+    except StateError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="relance-{level}-{number}.pdf"'})
+
+
+@router.get("/abonnes/{subscriber_id}/releve.pdf")
+def statement(db: DbDep, principal: BillingDep, subscriber_id: int) -> Response:
+    """The subscriber's account statement (relevé de compte) as PDF."""
+    try:
+        with db.pool.connection() as conn:
+            pdf = statement_pdf(conn, subscriber_id, date.today())
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="releve-de-compte-{subscriber_id}.pdf"'})
 
 
 @router.get("/relances/comptable.csv")

@@ -17,9 +17,12 @@ import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from billing.correspondence import statement_pdf
 from billing.documents.content import read_disclosure
 from billing.documents.store import read_document
 from billing.identifiers import creditor_reference
+from billing.instalments import plans
+from billing.payfip import read_payfip
 from billing.periods import add_months, boundary
 from billing.retours import account_summary, dues
 from regie_chaleur.deps import DbDep, Offset
@@ -179,11 +182,27 @@ def invoices(request: Request, db: DbDep, principal: PortalDep,
         owed = dues(conn, [r["id"] for r in rows])
         account = account_summary(conn, _scope(principal), date.today())
         collection = conn.execute("SELECT collection FROM pes_settings").fetchone()
+        online: dict[int, str] = dict(conn.execute(
+            "SELECT DISTINCT ON (invoice_id) invoice_id, result FROM online_payments WHERE invoice_id = ANY(%s) "
+            "AND result IN ('P', 'V') ORDER BY invoice_id, created_at DESC", ([r["id"] for r in rows],)).fetchall())
+        payfip = read_payfip(conn) is not None
+        plan = plans(conn, _scope(principal))
     for r in rows:
         r["due"] = owed.get(r["id"])
         r["reference"] = creditor_reference(r["number"]) if r["kind"] == "invoice" else None
+        r["paid_online"] = r["id"] in online
     return page(request, "portal/invoices.html", title="Mes factures", rows=rows, total=total, offset=offset, limit=24,
-                account=account, today=date.today(), accountant=bool(collection and collection[0] == "accountant"))
+                account=account, today=date.today(), accountant=bool(collection and collection[0] == "accountant"),
+                payfip=payfip, plan=plan[0] if plan and plan[0]["status"] == "active" else None)
+
+
+@router.get("/releve.pdf")
+def statement(db: DbDep, principal: PortalDep) -> Response:
+    """The subscriber's account statement (relevé de compte) as PDF."""
+    with db.pool.connection() as conn:
+        pdf = statement_pdf(conn, _scope(principal), date.today())
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": 'inline; filename="releve-de-compte.pdf"'})
 
 
 @router.get("/factures/{number}.pdf")

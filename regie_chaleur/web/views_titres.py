@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from billing import titres
 from billing.errors import PesError, StateError, ValidationError
+from billing.payfip import MODES, save_payfip
 from billing.retours import import_retour
 from regie_chaleur.deps import DbDep
 from regie_chaleur.web.authz import BillingDep
@@ -36,10 +37,15 @@ def titres_page(request: Request, db: Any, status_code: int = 200, **context: An
         ).fetchall()
         retours = conn.execute("SELECT name, imported_at, imported_by, titres, emargements, unknown FROM pes_retours "
                                "ORDER BY id DESC LIMIT 20").fetchall()
+        payfip = conn.execute("SELECT numcli, mode, service_url, payment_url FROM payfip_settings").fetchone()
     context.setdefault("values", {k: v or "" for k, v in settings.items()})
     context.setdefault("errors", [])
     context.setdefault("error", "")
-    return page(request, "billing/titres.html", status_code=status_code, title="Titres de recettes",
+    context.setdefault("payfip_values", dict(zip(("numcli", "mode", "service_url", "payment_url"),
+                                                 (v or "" for v in payfip or ("", "T", "", "")), strict=True)))
+    context.setdefault("payfip_errors", [])
+    return page(request, "billing/titres.html", payfip_modes=[(k, f"{k} : {v}") for k, v in MODES.items()],
+                status_code=status_code, title="Titres de recettes",
                 settings=settings, files=files, pending=pending, rejected=rejected, retours=retours,
                 collections=titres.COLLECTIONS, **context)
 
@@ -57,6 +63,17 @@ async def save_settings(request: Request, db: DbDep, principal: BillingDep) -> R
             titres.save_settings(conn, values, actor=principal.login)
     except ValidationError as exc:
         return titres_page(request, db, status_code=422, values=values, errors=exc.errors)
+    return RedirectResponse("/facturation/titres?ok=saved", status_code=303)
+
+
+@router.post("/titres/payfip", response_class=HTMLResponse)
+async def save_payfip_settings(request: Request, db: DbDep, principal: BillingDep) -> Response:
+    values = _form(await request.form())
+    try:
+        with db.pool.connection() as conn:
+            save_payfip(conn, values, actor=principal.login)
+    except ValidationError as exc:
+        return titres_page(request, db, status_code=422, payfip_values=values, payfip_errors=exc.errors)
     return RedirectResponse("/facturation/titres?ok=saved", status_code=303)
 
 

@@ -100,7 +100,11 @@ def test_amount_and_payer_match_only_without_doubt(issued: psycopg.Connection) -
 
 
 def test_unreadable_statements_are_refused_whole(issued: psycopg.Connection) -> None:
-    for content, message in ((b"<a>", "relevé illisible"), (b"<Document xmlns='urn:x'/>", "camt.053")):
+    good = build_statement("FR7630001007941234567890185", [
+        Entry(Decimal("10.00"), date(2026, 12, 1), "X", text="chauffage")], "S-1", datetime(2026, 12, 2, tzinfo=UTC))
+    broken = good.replace(b"<CdtDbtInd>CRDT</CdtDbtInd>", b"<CdtDbtInd>CREDIT</CdtDbtInd>", 1)
+    for content, message in ((b"<a>", "relevé illisible"), (b"<Document xmlns='urn:x'/>", "camt.053"),
+                             (broken, "non conforme au schéma ISO 20022 camt.053.001.02 : ligne \\d+ : .*CdtDbtInd")):
         with pytest.raises(BankError, match=message):
             import_statement(issued, content, "x.xml", actor=ACTOR)
     assert issued.execute("SELECT count(*) FROM bank_statements").fetchone() == (0,)

@@ -59,7 +59,7 @@ def test_returns_put_invoices_back_and_suspend_mandates(issued: psycopg.Connecti
                                        Return("FAC-2026-000099", "MS02", ttc3, on)], "NTF-1", WHEN)
     done = import_returns(issued, returned, "avis.xml", actor=ACTOR)
     assert (done.recorded, done.suspended) == (1, ["RUM-OPH-B-2026"])
-    assert done.unknown == ["FAC-2026-000099 : aucun prélèvement de cette facture"]
+    assert done.unknown == ["FAC-2026-000099 : aucun prélèvement connu sous cette référence (facture ou échéance)"]
     assert invoice_balance(issued, id3)["due"] == ttc3
     status = issued.execute("SELECT status, status_reason FROM sepa_mandates WHERE reference = 'RUM-OPH-B-2026'"
                             ).fetchone()
@@ -91,6 +91,10 @@ def test_unreadable_return_files_are_refused(issued: psycopg.Connection) -> None
         with pytest.raises(BankError, match=message):
             import_returns(issued, content, "x.xml", actor=ACTOR)
     incomplete = build_camt054(ACCOUNT, [Return("", "AC04", 1, date(2027, 1, 2))], "N", WHEN)  # type: ignore[arg-type]
-    with pytest.raises(BankError, match="référence de bout en bout, motif ou montant manquant"):
+    with pytest.raises(BankError, match=r"non conforme au schéma ISO 20022 camt\.054\.001\.02 : .*EndToEndId"):
         import_returns(issued, incomplete, "n.xml", actor=ACTOR)
+    # pain.002.001.03, whose schema is not kept: read, and refused for what it lacks
+    no_reason = build_pain002("MSG", [Return("FAC-2026-000002", "", 1, date(2027, 1, 2))], "R", WHEN)  # type: ignore[arg-type]
+    with pytest.raises(BankError, match="référence de bout en bout, motif ou montant manquant"):
+        import_returns(issued, no_reason, "r.xml", actor=ACTOR)
     assert issued.execute("SELECT count(*) FROM sepa_return_files").fetchone() == (0,)

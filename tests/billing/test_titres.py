@@ -83,6 +83,18 @@ def test_a_run_becomes_a_valid_pes_file(issued: psycopg.Connection) -> None:
     assert tiers is not None
     assert [tiers.find(t).get("V") for t in ("NatIdTiers", "CatTiers", "NatJur")] == ["01", "23", "09"]
     assert len(tiers.find("IdTiers").get("V")) == 14
+    # its ASAP for Chorus Pro: one FactureIndiv (TypeFact 09) tied to its titre, with the invoice's totals
+    asap = root.find("PES_Facture")
+    assert asap is not None and values(asap, "TypeFact") == ["09"]
+    assert values(asap, "Emetteur/InfoTiers/TypTiers") == ["20"]
+    assert values(asap, "FactureIndiv/NumeroFacture") == ["FAC-2026-000001"]  # the others are not public
+    assert values(asap, "FactureIndiv/Debiteur/InfoTiers/IdTiers") == [tiers.find("IdTiers").get("V")]
+    assert [values(asap, f"FactureIndiv/RefTitre/{t}") for t in ("Exercice", "NumBordereau", "NumTitre")] == [
+        ["2026"], ["1"], ["1"]]
+    ht, vat = total(issued, "FAC-2026-000001")
+    assert values(asap, "FactureIndiv/TotalAPayer/MtTotalHT") == [str(ht)]
+    assert values(asap, "FactureIndiv/TotalAPayer/MtTotalTTC") == [str(ht + vat)]
+    assert sum(Decimal(v) for v in values(asap, "FactureIndiv/DetailTVA/MtTVA")) == vat
     # the SEPA subscribers: a direct debit by the Trésor of the invoice's amount, first presentation
     for piece, number in zip(ordinary.findall("Piece")[1:], ("FAC-2026-000002", "FAC-2026-000003"), strict=True):
         assert values(piece, "BlocPiece/Edition") == ["01"]

@@ -20,7 +20,8 @@ from regie_chaleur.db.database import Database
 from tests.support.auth import bearer
 
 ROLES = ("admin", "operator", "billing", "subscriber")
-PUBLIC = {"/", "/favicon.ico", "/connexion", "/deconnexion", "/api/docs", "/health"}
+PUBLIC = {"/", "/favicon.ico", "/connexion", "/deconnexion", "/api/docs", "/health",
+          "/paiement/payfip/notification"}  # called by the DGFiP's PayFiP server, which signs in nowhere
 # (path prefix, roles admitted), first match wins
 AREAS: list[tuple[str, set[str]]] = [
     ("/api/v1/billing/", {"admin", "billing"}),

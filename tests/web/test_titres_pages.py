@@ -170,7 +170,7 @@ def test_direct_debit_returns_uploaded(site: tuple[Database, str]) -> None:
         done = client.post("/facturation/encaissements/retours", files={"fichier": ("avis.xml", notice, "text/xml")})
         text = _text(done)
         assert done.status_code == 200 and "0 prélèvement(s) revenu(s) impayé(s)" in text
-        assert "Ignoré : FAC-2026-000002 : aucun prélèvement de cette facture" in text
+        assert "Ignoré : FAC-2026-000002 : aucun prélèvement connu sous cette référence (facture ou échéance)" in text
         bad = client.post("/facturation/encaissements/retours", files={"fichier": ("x.xml", b"<a/>", "text/xml")})
         assert bad.status_code == 422 and "ni un compte rendu pain.002 ni un avis camt.054" in _text(bad)
 
