@@ -78,6 +78,7 @@ def mount_routes(app: FastAPI) -> None:
         views_payments,
         views_planning,
         views_portal,
+        views_portal_invoices,
         views_titres,
     )
     from regie_chaleur.web.authz import require
@@ -99,6 +100,7 @@ def mount_routes(app: FastAPI) -> None:
     app.include_router(views_payments.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_instalments.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_portal.router, dependencies=[Depends(require("portal"))])
+    app.include_router(views_portal_invoices.router, dependencies=[Depends(require("portal"))])
     app.include_router(views_online_payment.router, dependencies=[Depends(require("portal"))])
     app.include_router(views_online_payment.public)
     app.include_router(views_admin.router, dependencies=[Depends(require("admin"))])

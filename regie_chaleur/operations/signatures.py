@@ -26,6 +26,8 @@ WHERE s.code = %s AND dd.day BETWEEN %s AND %s AND dd.hours >= 20
 GROUP BY dd.day ORDER BY dd.day
 """
 
+INCREASE_THRESHOLD = 0.10  # corrected peak above subscribed × 1.10: worth a conversation
+
 
 def read_daily(conn: psycopg.Connection, code: str, first: date, last: date) -> pd.DataFrame:
     """Daily energy [kWh], mean outdoor temperature [°C] and peak power [kW] of one substation."""
@@ -77,12 +79,15 @@ class AuditLine:
 
 
 def subscribed_power_audit(conn: psycopg.Connection, first: date, last: date, design_outdoor_c: float = -7.0,
-                           reduction_threshold: float = 0.20, codes: list[str] | None = None) -> list[AuditLine]:
+                           reduction_threshold: float = 0.20, increase_threshold: float = INCREASE_THRESHOLD,
+                           codes: list[str] | None = None) -> list[AuditLine]:
     """Every delivery point with a subscribed power (or only ``codes``): weather-corrected measured peak
     against it.
 
     Over-subscribed when the corrected peak is at least ``reduction_threshold`` (20 %, D.241-37) below
-    the subscribed power; under-subscribed when above it.
+    the subscribed power; under-subscribed only when it exceeds it by more than ``increase_threshold``
+    (10 %): a peak read at −7 °C from a year's days carries the model's uncertainty (several percent), and
+    a few percent above the subscribed power is not worth a conversation with the subscriber.
     """
     points = conn.execute(
         """SELECT dp.code, s.code, dp.subscribed_power_kw FROM delivery_points dp
@@ -103,7 +108,8 @@ def subscribed_power_audit(conn: psycopg.Connection, first: date, last: date, de
         corrected = float(model.predict(design_outdoor_c))
         ratio = corrected / subscribed
         finding: Literal["sur-souscrit", "sous-souscrit", "conforme", "données insuffisantes"] = (
-            "sur-souscrit" if ratio <= 1 - reduction_threshold else "sous-souscrit" if ratio > 1 else "conforme")
+            "sur-souscrit" if ratio <= 1 - reduction_threshold
+            else "sous-souscrit" if ratio > 1 + increase_threshold else "conforme")
         out.append(AuditLine(
             dp_code, sub_code, subscribed, float(daily.loc[peak_day, "pmax"]), float(daily.loc[peak_day, "t_outdoor"]),
             round(corrected, 1), round(ratio, 3), finding, model.days,

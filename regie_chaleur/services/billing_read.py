@@ -26,21 +26,27 @@ def list_runs(conn: psycopg.Connection, limit: int = 50) -> list[dict[str, Any]]
 
 def list_invoices(conn: psycopg.Connection, *, subscriber_id: int | None = None, run_id: int | None = None,
                   kind: str | None = None, status: str | None = "issued", search: str | None = None,
-                  limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """A page of invoices and credit notes, newest first, and how many match."""
+                  limit: int = 50, offset: int = 0, point: str | None = None,
+                  month: date | None = None) -> tuple[list[dict[str, Any]], int]:
+    """A page of invoices and credit notes, newest first, and how many match (``point``: of one delivery
+    point; ``month``: whose period starts in that month)."""
     where = """WHERE (%(sub)s::bigint IS NULL OR i.subscriber_id = %(sub)s)
                  AND (%(run)s::bigint IS NULL OR i.run_id = %(run)s)
+                 AND (%(point)s::text IS NULL OR dp.code = %(point)s)
+                 AND (%(month)s::date IS NULL OR date_trunc('month', i.period_start) = %(month)s)
                  AND (%(kind)s::text IS NULL OR i.kind = %(kind)s)
                  AND (%(status)s::text IS NULL OR i.status = %(status)s)
                  AND (%(q)s::text IS NULL OR i.number ILIKE %(q)s OR s.name ILIKE %(q)s OR c.number ILIKE %(q)s)"""
-    params = {"sub": subscriber_id, "run": run_id, "kind": kind, "status": status,
+    params = {"sub": subscriber_id, "run": run_id, "kind": kind, "status": status, "point": point, "month": month,
               "q": f"%{search}%" if search else None, "limit": limit, "offset": offset}
-    base = "FROM invoices i JOIN subscribers s ON s.id = i.subscriber_id JOIN contracts c ON c.id = i.contract_id "
+    base = ("FROM invoices i JOIN subscribers s ON s.id = i.subscriber_id JOIN contracts c ON c.id = i.contract_id "
+            "JOIN delivery_points dp ON dp.id = c.delivery_point_id ")
     total = conn.execute("SELECT count(*) " + base + where, params).fetchone()
     rows = _dicts(conn.execute(
         "SELECT i.id, i.number, i.kind, i.status, i.period_start, i.period_end, i.issue_date, i.due_date, "
         "i.total_ht, i.total_vat, i.total_ttc, i.run_id, s.code AS subscriber, s.name AS subscriber_name, "
-        "c.number AS contract, (SELECT number FROM invoices o WHERE o.id = i.corrects_invoice_id) AS corrects "
+        "c.number AS contract, dp.code AS delivery_point, dp.name AS delivery_point_name, "
+        "(SELECT number FROM invoices o WHERE o.id = i.corrects_invoice_id) AS corrects "
         + base + where + " ORDER BY i.issued_at DESC NULLS LAST, i.id DESC LIMIT %(limit)s OFFSET %(offset)s",
         params))
     return rows, int(total[0]) if total else 0
@@ -94,9 +100,11 @@ def subscriber_detail(conn: psycopg.Connection, subscriber_id: int) -> dict[str,
 
 
 def list_contracts(conn: psycopg.Connection, *, subscriber_id: int | None = None, search: str | None = None,
-                   limit: int = 500, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    params = {"sub": subscriber_id, "q": f"%{search}%" if search else None, "limit": limit, "offset": offset}
+                   limit: int = 500, offset: int = 0, point: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    params = {"sub": subscriber_id, "q": f"%{search}%" if search else None, "limit": limit, "offset": offset,
+              "point": point}
     where = """ WHERE (%(sub)s::bigint IS NULL OR c.subscriber_id = %(sub)s)
+                AND (%(point)s::text IS NULL OR dp.code = %(point)s)
                 AND (%(q)s::text IS NULL OR c.number ILIKE %(q)s OR s.name ILIKE %(q)s OR dp.code ILIKE %(q)s)"""
     base = (" FROM contracts c JOIN subscribers s ON s.id = c.subscriber_id "
             "JOIN delivery_points dp ON dp.id = c.delivery_point_id JOIN tariff_categories tc ON tc.code = c.category "

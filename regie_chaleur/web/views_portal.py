@@ -19,12 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from billing.correspondence import statement_pdf
 from billing.documents.content import read_disclosure
-from billing.documents.store import read_document
-from billing.identifiers import creditor_reference
-from billing.instalments import plans
-from billing.payfip import read_payfip
 from billing.periods import add_months, boundary
-from billing.retours import account_summary, dues
 from regie_chaleur.deps import DbDep, Offset
 from regie_chaleur.operations.signatures import subscribed_power_audit
 from regie_chaleur.services import billing_read as q
@@ -173,29 +168,6 @@ def daily(db: DbDep, principal: PortalDep, point: str | None = None,
         return JSONResponse(daily_data(conn, _point(conn, _scope(principal), point), days))
 
 
-@router.get("/factures", response_class=HTMLResponse)
-def invoices(request: Request, db: DbDep, principal: PortalDep,
-             offset: Offset = 0) -> HTMLResponse:
-    with db.pool.connection() as conn:
-        rows, total = q.list_invoices(conn, subscriber_id=_scope(principal), status="issued", limit=24,
-                                      offset=offset)
-        owed = dues(conn, [r["id"] for r in rows])
-        account = account_summary(conn, _scope(principal), date.today())
-        collection = conn.execute("SELECT collection FROM pes_settings").fetchone()
-        online: dict[int, str] = dict(conn.execute(
-            "SELECT DISTINCT ON (invoice_id) invoice_id, result FROM online_payments WHERE invoice_id = ANY(%s) "
-            "AND result IN ('P', 'V') ORDER BY invoice_id, created_at DESC", ([r["id"] for r in rows],)).fetchall())
-        payfip = read_payfip(conn) is not None
-        plan = plans(conn, _scope(principal))
-    for r in rows:
-        r["due"] = owed.get(r["id"])
-        r["reference"] = creditor_reference(r["number"]) if r["kind"] == "invoice" else None
-        r["paid_online"] = r["id"] in online
-    return page(request, "portal/invoices.html", title="Mes factures", rows=rows, total=total, offset=offset, limit=24,
-                account=account, today=date.today(), accountant=bool(collection and collection[0] == "accountant"),
-                payfip=payfip, plan=plan[0] if plan and plan[0]["status"] == "active" else None)
-
-
 @router.get("/releve.pdf")
 def statement(db: DbDep, principal: PortalDep) -> Response:
     """The subscriber's account statement (relevé de compte) as PDF."""
@@ -205,22 +177,21 @@ def statement(db: DbDep, principal: PortalDep) -> Response:
                     headers={"Content-Disposition": 'inline; filename="releve-de-compte.pdf"'})
 
 
-@router.get("/factures/{number}.pdf")
-def invoice_pdf(db: DbDep, principal: PortalDep, number: str) -> Response:
-    """The subscriber's own invoice or credit note; anyone else's is not found."""
-    with db.pool.connection() as conn:
-        doc = read_document(conn, number, "facturx_pdf", subscriber_id=_scope(principal))
-    return Response(doc.content, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{doc.filename}"'})
+CONTRACTS_PER_PAGE = 10
 
 
 @router.get("/contrat", response_class=HTMLResponse)
-def contract(request: Request, db: DbDep, principal: PortalDep) -> HTMLResponse:
+def contract(request: Request, db: DbDep, principal: PortalDep, offset: Offset = 0,
+             site: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
+    """The subscriber's contracts, ten to a page (or one site's), each with its subscribed power and the
+    power measured over the last year."""
     scope = _scope(principal)
     today = datetime.now(UTC).date()
     with db.pool.connection() as conn:
-        contracts = [q.contract_detail(conn, c["number"], subscriber_id=scope)
-                     for c in q.list_contracts(conn, subscriber_id=scope)[0]]
+        sites = _points(conn, scope)
+        listed, total = q.list_contracts(conn, subscriber_id=scope, point=site or None, limit=CONTRACTS_PER_PAGE,
+                                         offset=offset)
+        contracts = [q.contract_detail(conn, c["number"], subscriber_id=scope) for c in listed]
         audit = []
         for c in contracts:  # measured over the subscriber's own days of the last year
             if c is None:
@@ -230,7 +201,8 @@ def contract(request: Request, db: DbDep, principal: PortalDep) -> HTMLResponse:
                 audit += subscribed_power_audit(conn, *window, codes=[c["delivery_point"]])
         subscriber = q.subscriber_detail(conn, scope)
     return page(request, "portal/contract.html", title="Mon contrat", contracts=[c for c in contracts if c],
-                audit={a.delivery_point: a for a in audit}, subscriber=subscriber)
+                audit={a.delivery_point: a for a in audit}, subscriber=subscriber, sites=sites, site=site or "",
+                total=total, offset=offset, limit=CONTRACTS_PER_PAGE)
 
 
 def _audit_window(periods: q.SupplyPeriods, today: date) -> tuple[date, date] | None:
