@@ -179,19 +179,37 @@ SupplyPeriods = list[tuple[date, date]]
 def supply_periods(conn: psycopg.Connection, subscriber_id: int, delivery_point: str) -> SupplyPeriods:
     """The periods of ``subscriber_id``'s contracts on ``delivery_point`` (main point or one more point of
     the contract), merged: what of the point's data is theirs to see."""
+    return all_supply_periods(conn, subscriber_id, delivery_point).get(delivery_point, [])
+
+
+def all_supply_periods(conn: psycopg.Connection, subscriber_id: int,
+                       delivery_point: str | None = None) -> dict[str, SupplyPeriods]:
+    """:func:`supply_periods` of every delivery point of the subscriber (or of one), in one query."""
     rows = conn.execute(
-        "SELECT c.start_date, c.end_date FROM contracts c JOIN delivery_points dp ON dp.code = %(dp)s "
-        "WHERE c.subscriber_id = %(s)s AND (c.delivery_point_id = dp.id OR EXISTS (SELECT 1 FROM "
-        "contract_delivery_points x WHERE x.contract_id = c.id AND x.delivery_point_id = dp.id)) "
-        "ORDER BY c.start_date", {"dp": delivery_point, "s": subscriber_id}).fetchall()
-    merged: SupplyPeriods = []
-    for start, end in rows:
-        stop = date.max if end is None else end + timedelta(days=1)
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
-        else:
-            merged.append((start, stop))
-    return merged
+        """SELECT code, start_date, end_date FROM (
+               SELECT dp.code, c.start_date, c.end_date FROM contracts c
+               JOIN delivery_points dp ON dp.id = c.delivery_point_id WHERE c.subscriber_id = %(s)s
+               UNION ALL
+               SELECT dp.code, c.start_date, c.end_date FROM contracts c
+               JOIN contract_delivery_points x ON x.contract_id = c.id
+               JOIN delivery_points dp ON dp.id = x.delivery_point_id WHERE c.subscriber_id = %(s)s) p
+           WHERE %(dp)s::text IS NULL OR code = %(dp)s ORDER BY code, start_date""",
+        {"dp": delivery_point, "s": subscriber_id}).fetchall()
+    out: dict[str, SupplyPeriods] = {}
+    for code, start, end in rows:
+        out.setdefault(code, [])
+        _merge(out[code], start, end)
+    return out
+
+
+def _merge(merged: SupplyPeriods, start: date, end: date | None) -> None:
+    """Add a contract's days [start, end] (inclusive end; None: open) to the merged periods (contracts
+    come in start order)."""
+    stop = date.max if end is None else end + timedelta(days=1)
+    if merged and start <= merged[-1][1]:
+        merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+    else:
+        merged.append((start, stop))
 
 
 def within(day: date, periods: SupplyPeriods | None) -> bool:

@@ -33,8 +33,8 @@ NAVIGATION = {
                 ("/facturation/tarifs", "Tarifs et indices"), ("/facturation/titres", "Titres de recettes"),
                 ("/facturation/encaissements", "Encaissements"), ("/facturation/relances", "Relances"),
                 ("/facturation/mensualisation", "Mensualisation")],
-    "subscriber": [("/espace", "Ma consommation"), ("/espace/factures", "Mes factures"),
-                   ("/espace/contrat", "Mon contrat")],
+    "subscriber": [("/espace", "Ma consommation"), ("/espace/sites", "Mes sites"),
+                   ("/espace/factures", "Mes factures"), ("/espace/contrat", "Mon contrat")],
     "admin": [("/admin/comptes", "Comptes")],
 }
 MESSAGES = {

@@ -21,6 +21,7 @@ from billing.correspondence import statement_pdf
 from billing.documents.content import read_disclosure
 from billing.periods import add_months, boundary
 from regie_chaleur.deps import DbDep, Offset
+from regie_chaleur.operations.portfolio import DRIFT, portfolio
 from regie_chaleur.operations.signatures import subscribed_power_audit
 from regie_chaleur.services import billing_read as q
 from regie_chaleur.services.documents import monthly_history
@@ -50,8 +51,9 @@ def _points(conn: psycopg.Connection, subscriber_id: int) -> list[dict[str, Any]
            WHERE c.subscriber_id = %s ORDER BY dp.code, c.start_date DESC""", (subscriber_id,)).fetchall()
     points = [dict(zip(("code", "name", "address", "network", "meter", "device_id", "contract"), r, strict=True))
               for r in rows]
+    periods = q.all_supply_periods(conn, subscriber_id)
     for point in points:
-        point["periods"] = q.supply_periods(conn, subscriber_id, point["code"])
+        point["periods"] = periods.get(point["code"], [])
     return points
 
 
@@ -178,6 +180,17 @@ def statement(db: DbDep, principal: PortalDep) -> Response:
 
 
 CONTRACTS_PER_PAGE = 10
+
+
+@router.get("/sites", response_class=HTMLResponse)
+def sites(request: Request, db: DbDep, principal: PortalDep) -> HTMLResponse:
+    """All the subscriber's sites: the last twelve months against the twelve before, weather-corrected,
+    the largest rises first, those drifting flagged."""
+    scope = _scope(principal)
+    with db.pool.connection() as conn:
+        rows = portfolio(conn, _points(conn, scope), date.today())
+    return page(request, "portal/sites.html", title="Mes sites", rows=rows, drift=DRIFT,
+                drifting=sum(1 for r in rows if r.drifting))
 
 
 @router.get("/contrat", response_class=HTMLResponse)

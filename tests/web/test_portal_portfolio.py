@@ -9,7 +9,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 
 import httpx
@@ -33,7 +33,7 @@ def _text(answer: httpx.Response) -> str:
 
 
 @pytest.fixture
-def landlord(db: Database) -> Iterator[str]:
+def landlord_site(db: Database) -> Iterator[tuple[Database, str]]:
     """A landlord with 12 sites billed for September and October 2026 (PDFs generated), a neighbour with one."""
     with db.pool.connection() as conn:
         setup_billing(conn, points=SITES + 1)
@@ -50,7 +50,12 @@ def landlord(db: Database) -> Iterator[str]:
     account(db, "subscriber", "BAILLEUR", login="bailleur")
     account(db, "subscriber", "VOISIN", login="voisin")
     with serve(create_app(db, request_threads=1)) as base:
-        yield base
+        yield db, base
+
+
+@pytest.fixture
+def landlord(landlord_site: tuple[Database, str]) -> str:
+    return landlord_site[1]
 
 
 def test_invoices_by_site_and_month(landlord: str) -> None:
@@ -102,3 +107,35 @@ def test_contracts_ten_to_a_page(landlord: str) -> None:
         assert "Contrat POL-0011" in second and "Contrat POL-0001 " not in second
         one = _text(client.get("/espace/contrat", params={"site": "PDL-0007"}))
         assert "Contrat POL-0007" in one and "Contrat POL-0001 " not in one
+
+
+def test_sites_ranked_by_weather_corrected_change(landlord_site: tuple[Database, str]) -> None:
+    """Two years of days on three sites, by hand: PDL-0001 uses 10 % more in a year 20 % colder (less per
+    degree day: no drift), PDL-0002 30 % more in the same weather (drift), PDL-0003 the same."""
+    db, base = landlord_site
+    today = date.today()
+    end = today.replace(day=1)
+    mid = date(end.year - 1, end.month, 1)
+    start = date(end.year - 2, end.month, 1)
+    days = [start + timedelta(days=k) for k in range((end - start).days)]
+    plan = {"PDL-0001": ((100.0, 8.0), (110.0, 18 - 1.2 * 10)), "PDL-0002": ((100.0, 8.0), (130.0, 8.0)),
+            "PDL-0003": ((100.0, 8.0), (100.0, 8.0))}
+    with db.pool.connection() as conn, conn.cursor() as cur:
+        for code, ((kwh0, t0), (kwh1, t1)) in plan.items():
+            device = conn.execute("SELECT m.device_id FROM delivery_points dp JOIN meters m ON m.id = dp.meter_id "
+                                  "WHERE dp.code = %s", (code,)).fetchone()[0]
+            cur.executemany(
+                "INSERT INTO substation_daily (device_id, day, energy_kwh, t_outdoor_min, t_outdoor_max, hours) "
+                "VALUES (%s, %s, %s, %s, %s, 24) ON CONFLICT (device_id, day) DO UPDATE SET energy_kwh = "
+                "EXCLUDED.energy_kwh, t_outdoor_min = EXCLUDED.t_outdoor_min, t_outdoor_max = EXCLUDED.t_outdoor_max",
+                [(device, d, kwh1 if d >= mid else kwh0, (t1 if d >= mid else t0) - 2, (t1 if d >= mid else t0) + 2)
+                 for d in days])
+    with closing(signed_in(base, "bailleur")) as client:
+        answer = client.get("/espace/sites")
+        text = _text(answer)
+        assert answer.status_code == 200 and "1 site(s) en dérive" in text
+        ranked = re.findall(r'href="/espace\?point=(PDL-\d+)"', answer.text)
+        assert ranked[:3] == ["PDL-0002", "PDL-0003", "PDL-0001"] and len(ranked) == SITES
+        assert "+30,0 % en dérive" in text  # 130 / 100 in the same weather
+        # PDL-0001: +10 % raw; per degree day 110 / 12 against 100 / 10: −8,3 %
+        assert "+10,0 % -8,3 %" in text  # mean daily use, whatever the days the contract covered
