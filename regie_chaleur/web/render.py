@@ -26,6 +26,7 @@ HERE = Path(__file__).parent
 PARIS = ZoneInfo("Europe/Paris")
 NAVIGATION = {
     "operator": [("/exploitation", "Vue d'ensemble"), ("/exploitation/sous-stations", "Sous-stations"),
+                 ("/exploitation/equipements", "Équipements"),
                  ("/exploitation/alarmes", "Alarmes"), ("/exploitation/prevision", "Prévision et plan")],
     "billing": [("/facturation", "Tournées"), ("/facturation/factures", "Factures"),
                 ("/facturation/abonnes", "Abonnés"), ("/facturation/contrats", "Contrats"),

@@ -15,6 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
 from regie_chaleur.deps import DbDep, Offset, check_day, parse_instant
+from regie_chaleur.operations.inventory import STATE_LABELS as DEVICE_STATES
+from regie_chaleur.operations.inventory import device_inventory
 from regie_chaleur.operations.kpis import network_balance, resolution_for, substation_series
 from regie_chaleur.operations.live import network_summary, substation_statuses
 from regie_chaleur.web import charts
@@ -122,6 +124,21 @@ def substations(request: Request, db: DbDep, principal: OperatorDep,
     return page(request, "operations/substations.html", title="Sous-stations", rows=rows[offset:offset + limit],
                 now=datetime.now(UTC),
                 total=len(rows), limit=limit, offset=offset, q=q or "", statut=statut or "", tri=tri, ordre=ordre)
+
+
+@router.get("/equipements", response_class=HTMLResponse)
+def devices(request: Request, db: DbDep, principal: OperatorDep,
+            q: Annotated[str | None, Query(max_length=64)] = None,
+            etat: Annotated[str | None, Query(max_length=16)] = None) -> HTMLResponse:
+    """The device inventory: profile, endpoint, state and last answer of every Modbus device."""
+    now = datetime.now(UTC)
+    with db.pool.connection() as conn:
+        rows = device_inventory(conn, now, q)
+    counts = {state: sum(1 for r in rows if r.state == state) for state in DEVICE_STATES}
+    if etat in DEVICE_STATES:
+        rows = [r for r in rows if r.state == etat]
+    return page(request, "operations/devices.html", title="Équipements", rows=rows, now=now, q=q or "",
+                etat=etat or "", states=DEVICE_STATES, counts=counts)
 
 
 @router.get("/sous-stations/{code}", response_class=HTMLResponse)
