@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -51,9 +53,59 @@ class ImportReport:
         return f"{self.created} ajouté(s), {self.unchanged} inchangé(s)"
 
 
-def _rows(text: str, source: str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in required if c not in (reader.fieldnames or [])]
+#: French column names (as billing staff write them, accents, case and units aside) of the tariff and index
+#: files, and the template's: the first name of each is the one the template uses
+FRENCH_COLUMNS = {
+    "category": ("Catégorie",), "valid_from": ("Applicable du", "Du", "Date d'effet"),
+    "valid_to": ("Jusqu'au", "Au", "Fin"), "r1_eur_mwh": ("R1 (€ HT/MWh)", "R1"),
+    "r21_eur_kw_year": ("R21 (€ HT/kW/an)", "R21"), "r22_eur_kw_year": ("R22 (€ HT/kW/an)", "R22"),
+    "r23_eur_kw_year": ("R23 (€ HT/kW/an)", "R23"), "r24_eur_kw_year": ("R24 (€ HT/kW/an)", "R24"),
+    "deliberation": ("Délibération",), "deliberation_date": ("Date de la délibération", "Votée le"),
+    "series": ("Série", "Indice"), "month": ("Mois",), "value": ("Valeur",), "published_on": ("Publiée le",),
+}
+
+
+def _key(name: str) -> str:
+    """A column name without accents, case, units in parentheses, or spacing."""
+    plain = unicodedata.normalize("NFKD", re.sub(r"\(.*?\)", "", name)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", " ", plain.lower()).strip()
+
+
+ALIASES = {_key(french): column for column, names in FRENCH_COLUMNS.items() for french in names}
+
+
+def tariff_template(conn: psycopg.Connection) -> str:
+    """The tariff file as a French spreadsheet writes it (``;``, decimal commas, dd/mm/yyyy, French column
+    names and category labels), with each category's latest version as its example line: importing it
+    back changes nothing."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow([FRENCH_COLUMNS[c][0] for c in TARIFF_COLUMNS])
+
+    def day(value: date | None) -> str:
+        return value.strftime("%d/%m/%Y") if value else ""
+
+    for row in conn.execute(
+            """SELECT DISTINCT ON (t.category) c.label, t.valid_from, t.valid_to, t.r1_eur_mwh, t.r21_eur_kw_year,
+                      t.r22_eur_kw_year, t.r23_eur_kw_year, t.r24_eur_kw_year, t.deliberation, t.deliberation_date
+               FROM tariffs t JOIN tariff_categories c ON c.code = t.category
+               ORDER BY t.category, t.valid_from DESC"""):
+        writer.writerow([row[0], day(row[1]), day(row[2]), *(str(v).replace(".", ",") for v in row[3:8]), row[8],
+                         day(row[9])])
+    return "\ufeff" + out.getvalue()  # the BOM: Excel reads the accents as UTF-8
+
+
+def _rows(text: str, source: str, required: tuple[str, ...],
+          optional: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, str]]]:
+    """The file's rows by column, with the project's names or their French ones; comma- or
+    semicolon-separated (French spreadsheets write ``;``). The ``optional`` columns may be left out."""
+    text = text.lstrip("\ufeff")
+    header = text.split("\n", 1)[0]
+    reader = csv.DictReader(io.StringIO(text), delimiter=";" if header.count(";") > header.count(",") else ",")
+    if reader.fieldnames:
+        reader.fieldnames = [name if name in required else ALIASES.get(_key(name), name)
+                             for name in reader.fieldnames]
+    missing = [c for c in required if c not in (reader.fieldnames or []) and c not in optional]
     if missing:
         raise ValidationError([FieldError("en-tête", f"colonnes manquantes : {', '.join(missing)}", 1)], source)
     for row in reader:
@@ -73,7 +125,8 @@ def import_tariffs(conn: psycopg.Connection, text: str, source: str, *, actor: s
     Raises:
         ValidationError: every bad line; nothing written.
     """
-    categories = {r[0] for r in conn.execute("SELECT code FROM tariff_categories")}
+    labels = {_key(r[1]): r[0] for r in conn.execute("SELECT code, label FROM tariff_categories")}
+    categories = set(labels.values())
     existing = {(r[0], r[1]): r[2:] for r in conn.execute(
         "SELECT category, valid_from, valid_to, r1_eur_mwh, r21_eur_kw_year, r22_eur_kw_year, r23_eur_kw_year, "
         "r24_eur_kw_year, deliberation FROM tariffs")}
@@ -81,9 +134,11 @@ def import_tariffs(conn: psycopg.Connection, text: str, source: str, *, actor: s
     new: list[list[Any]] = []  # [line, category, valid_from, valid_to, prices..., deliberation, voted on]
     unchanged = 0
     seen: dict[tuple[str, date], int] = {}
-    for line, row in _rows(text, source, TARIFF_COLUMNS):
+    for line, row in _rows(text, source, TARIFF_COLUMNS, optional=("valid_to", "deliberation_date")):
         c = FieldChecker(row, line)
         category = c.text("category")
+        if category and category not in categories:  # its French label, as the template writes it
+            category = labels.get(_key(category), category)
         if category and category not in categories:
             c.fail("category", f"catégorie {category} inconnue ({', '.join(sorted(categories))})")
         start = _first_of_month(c, "valid_from")
@@ -208,7 +263,8 @@ def import_formulas(conn: psycopg.Connection, text: str, source: str, *, actor: 
         ValidationError: every bad line; nothing written.
     """
     series = {r[0] for r in conn.execute("SELECT code FROM index_series")}
-    categories = {r[0] for r in conn.execute("SELECT code FROM tariff_categories")}
+    labels = {_key(r[1]): r[0] for r in conn.execute("SELECT code, label FROM tariff_categories")}
+    categories = set(labels.values())
     existing = {(r[0], r[1], r[2]) for r in conn.execute(
         "SELECT term, category, valid_from FROM indexation_formulas")}
     errors: list[FieldError] = []

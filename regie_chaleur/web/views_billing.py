@@ -273,8 +273,10 @@ def _tariff_data(db: Any) -> dict[str, Any]:
                                     "t.deliberation, t.locked "
                                     "FROM tariffs t JOIN tariff_categories c ON c.code = t.category "
                                     "ORDER BY t.category, t.valid_from").fetchall(),
-            "reductions": conn.execute("SELECT category, valid_from, valid_to, percent, applies_to, deliberation, "
-                                       "label FROM category_reductions ORDER BY category, valid_from").fetchall(),
+            "reductions": conn.execute("SELECT coalesce(c.label, r.category), r.valid_from, r.valid_to, r.percent, "
+                                       "r.applies_to, r.deliberation, r.label FROM category_reductions r "
+                                       "LEFT JOIN tariff_categories c ON c.code = r.category "
+                                       "ORDER BY r.category, r.valid_from").fetchall(),
             "policies": conn.execute(
                 "SELECT NULL AS network, r2_proration, unit_price_places, implausible_factor, reading_window_hours, "
                 "estimation FROM billing_policy UNION ALL SELECT network, r2_proration, unit_price_places, "
@@ -298,6 +300,15 @@ def _tariff_data(db: Any) -> dict[str, Any]:
                 "LEFT JOIN LATERAL (SELECT * FROM index_values iv WHERE iv.series = s.code "
                 "ORDER BY month DESC LIMIT 6) v ON true ORDER BY s.code, v.month DESC").fetchall(),
         }
+
+
+@router.get("/tarifs/modele.csv")
+def tariff_template(db: DbDep, principal: BillingDep) -> Response:
+    """The tariff file to fill in, French columns, each category's current version as its example."""
+    with db.pool.connection() as conn:
+        text = imports.tariff_template(conn)
+    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="modele-tarifs.csv"'})
 
 
 @router.post("/tarifs/import", response_class=HTMLResponse)
