@@ -16,10 +16,17 @@ PAGES = {
     "exploitation": [("overview", "/exploitation"),
                      ("substations", "/exploitation/sous-stations?tri=puissance&ordre=desc"),
                      ("substation", "/exploitation/sous-stations/SST-C001"), ("alarms", "/exploitation/alarmes"),
-                     ("forecast-plan", "/exploitation/prevision")],
+                     ("forecast-plan", "/exploitation/prevision"), ("devices", "/exploitation/equipements")],
     "facturation": [("billing", "/facturation"), ("invoices", "/facturation/factures"),
                     ("contract", "/facturation/contrats/POL-C001")],
-    "abonne": [("portal", "/espace"), ("portal-invoices", "/espace/factures"), ("portal-contract", "/espace/contrat")],
+    "abonne": [("portal", "/espace"), ("portal-sites", "/espace/sites"), ("portal-invoices", "/espace/factures"),
+               ("portal-contract", "/espace/contrat")],
+}
+# the same people on a phone (360 px wide)
+PHONE = {
+    "abonne": [("mobile-portal", "/espace"), ("mobile-sites", "/espace/sites"), ("mobile-invoices", "/espace/factures"),
+               ("mobile-contract", "/espace/contrat")],
+    "exploitation": [("mobile-alarms", "/exploitation/alarmes")],
 }
 
 
@@ -28,9 +35,11 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=os.environ.get("REGIE_CHROMIUM", "/usr/bin/chromium"),
                                     args=["--no-sandbox", "--disable-gpu"], headless=True)
-        for login, pages in PAGES.items():
-            context = browser.new_context(base_url=BASE, viewport={"width": 1360, "height": 900}, locale="fr-FR",
-                                          timezone_id="Europe/Paris")
+        shots = [(login, pages, {"width": 1360, "height": 900}) for login, pages in PAGES.items()]
+        shots += [(login, pages, {"width": 360, "height": 740}) for login, pages in PHONE.items()]
+        for login, pages, viewport in shots:
+            context = browser.new_context(base_url=BASE, viewport=viewport, locale="fr-FR",  # type: ignore[arg-type]
+                                          timezone_id="Europe/Paris", device_scale_factor=1)
             page = context.new_page()
             page.goto("/connexion")
             page.get_by_label("Identifiant").fill(login)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from regie_chaleur.db.database import connect, open_database, resolve_url
 from regie_chaleur.demo.live import FAULTS, background, live, maintenance
 from regie_chaleur.demo.network import MODBUS_BASE_PORT, substations
-from regie_chaleur.demo.receivables import hand_over_last_run, put_one_subscriber_on_instalments
+from regie_chaleur.demo.receivables import hand_over_runs, put_one_subscriber_on_instalments
 from regie_chaleur.demo.setup import (
     ACCOUNTS,
     PARIS,
@@ -80,7 +80,7 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
         weather = SimulatedWeather()
         forecast_and_plan(db, now, weather, progress)
         run_ids = bill_the_year(db, today, progress)
-        hand_over_last_run(db, today, progress)
+        hand_over_runs(db, today, progress)
         put_one_subscriber_on_instalments(db, today, progress)
         h, p = host or settings.http_host, settings.http_port if port is None else port
         with live(db, settings, subs, counters, system_ports=modbus_port == 0) as ports, \

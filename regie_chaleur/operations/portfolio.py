@@ -2,9 +2,11 @@
 twelve full months against the twelve before, raw and weather-corrected, ranked, the drifting ones
 flagged.
 
-The raw change compares mean daily consumptions (a year with fewer days measured, a contract that began
-during it, is compared fairly). Weather correction: consumption per degree day (kWh/DJU), the DJU of a day being
-max(0, 18 − (Tmin + Tmax) / 2) from the substation's own outdoor sensor (the "météo" method, base 18 °C);
+Two years are compared only when each has at least ``MIN_DAYS`` days measured (330): a few months against
+a whole year would compare seasons, not buildings. The raw change then compares mean daily consumptions
+(a few days missing, or a contract that began during the year, do not bias it). Weather correction:
+consumption per degree day (kWh/DJU), the DJU of a day being max(0, 18 − (Tmin + Tmax) / 2) from the
+substation's own outdoor sensor (the "météo" method, base 18 °C);
 the corrected change is the ratio of the two years' kWh/DJU. A site drifts when its corrected consumption
 rose by more than ``DRIFT`` (10 %). Only the days of the subscriber's own contracts on each point count.
 """
@@ -20,6 +22,8 @@ import psycopg
 from billing.periods import add_months
 
 DRIFT = 0.10  # corrected rise beyond which a site is flagged
+MIN_DAYS = 330  # days measured in each of the two years for them to be compared (a part of a year has
+#                 another mix of seasons: a winter month against a whole year says nothing)
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def portfolio(conn: psycopg.Connection, points: list[dict[str, Any]], today: dat
     for p in points:
         now, before = figures.get((p["code"], True)), figures.get((p["code"], False))
         change = corrected = None
-        if now and before and before[0] > 0:
+        if now and before and before[0] > 0 and min(now[2], before[2]) >= MIN_DAYS:
             change = (now[0] / now[2]) / (before[0] / before[2]) - 1
             if now[1] > 0 and before[1] > 0:
                 corrected = (now[0] / now[1]) / (before[0] / before[1]) - 1

@@ -178,7 +178,7 @@ def test_subscriber_sees_their_chart_and_invoice_and_nothing_else(browser: Brows
     expect(page.locator("#daily .uplot canvas")).to_be_visible()
     page.get_by_role("link", name="Mes factures").click()
     with page.expect_download() as download:
-        page.get_by_role("link", name="Télécharger (PDF)").click()
+        page.get_by_role("link", name=re.compile(r"Télécharger FAC-.* \(PDF\)")).first.click()
     assert Path(download.value.path()).read_bytes().startswith(b"%PDF-")
     assert numbers["ABO-2"] not in page.content()
     assert errors == []  # before the deliberate refusals below, which the browser logs as failed loads
@@ -187,3 +187,45 @@ def test_subscriber_sees_their_chart_and_invoice_and_nothing_else(browser: Brows
     expect(page.get_by_role("heading", name="Page introuvable")).to_be_visible()
     staff = page.goto("/facturation")
     assert staff is not None and staff.status == 403
+
+
+PHONE_PAGES = {
+    "operatrice": ["/exploitation", "/exploitation/sous-stations", "/exploitation/sous-stations/SST-0001",
+                   "/exploitation/alarmes", "/exploitation/equipements"],
+    "facturation": ["/facturation", "/facturation/factures", "/facturation/abonnes", "/facturation/tarifs"],
+    "abonne-un": ["/espace", "/espace/sites", "/espace/factures", "/espace/contrat"],
+}
+
+
+WIDEST = """Array.from(document.querySelectorAll('body *')).filter((e) => e.getBoundingClientRect().right > 361
+  && !Array.from(e.children).some((c) => c.getBoundingClientRect().right > 361)).slice(0, 4)
+  .map((e) => e.tagName + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 30)).join(' | ')"""
+
+
+def test_pages_fit_a_phone(browser: Browser, site: tuple[Database, str]) -> None:
+    """At 360 px wide, no page scrolls sideways, the charts are drawn, and an alarm is acknowledged without
+    scrolling sideways."""
+    _, base = site
+    too_wide = []
+    for login, paths in PHONE_PAGES.items():
+        page, errors = sign_in(browser, base, login)
+        page.set_viewport_size({"width": 360, "height": 740})
+        for path in paths:
+            answer = page.goto(path)
+            assert answer is not None and answer.status == 200, path
+            page.wait_for_load_state("networkidle")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > 361:
+                culprits = page.evaluate(WIDEST)
+                too_wide.append(f"{login} {path}: {width} px ({culprits})")
+            if path == "/espace":
+                expect(page.locator("#monthly .uplot canvas")).to_be_visible()
+                expect(page.locator("#daily .uplot canvas")).to_be_visible()
+            if path == "/exploitation/alarmes":
+                button = page.get_by_role("button", name="Acquitter").first
+                box = button.bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360
+                button.click()
+                expect(page.get_by_role("status")).to_contain_text("Alarme acquittée.")
+        assert errors == []
+    assert too_wide == []

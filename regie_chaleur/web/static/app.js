@@ -26,20 +26,22 @@
   }
   const charts = new Map();
 
+  const narrow = () => window.matchMedia("(max-width: 640px)").matches;
+
   function axisValues(unit) {
     return (u, splits) => splits.map((v) => (v == null ? "" : fmt.format(v) + (unit ? " " + unit : "")));
   }
 
   function seriesOptions(data, stacked) {
-    const axes = [{ space: 70, values: timeTicks }];
+    const axes = [{ space: narrow() ? 90 : 70, values: timeTicks }];
     const units = [];
     const series = [{ label: "Date", value: (u, v) => (v == null ? "—" : fmtDate.format(new Date(v * 1000))) }];
     for (const s of data.series) {
       const scale = s.axis || s.unit || "y";
       if (!units.includes(scale)) {
         units.push(scale);
-        axes.push({ scale: scale, side: units.length === 1 ? 3 : 1, values: axisValues(s.unit),
-                    grid: { show: units.length === 1 }, size: 95 });
+        axes.push({ scale: scale, side: units.length === 1 ? 3 : 1, values: axisValues(narrow() ? "" : s.unit),
+                    grid: { show: units.length === 1 }, size: narrow() ? 48 : 95 });
       }
       series.push({ label: s.label, scale: scale, stroke: s.color, width: s.width || 1.6,
                     dash: s.dash || undefined, fill: s.fill || undefined, points: { show: false },
@@ -85,9 +87,14 @@
     // bars start at zero: a bar's height is the quantity, an axis cut above zero would exaggerate it
     return { series: series, scales: { x: { time: false, range: (u) => [-0.6, data.labels.length - 0.4] },
                                        y: { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } },
+             // one label in `step`, so that they never run into each other (about 56 px each)
              axes: [{ values: (u, splits) => splits.map((i) => (Number.isInteger(i) && data.labels[i]) || ""),
-                      splits: () => data.labels.map((_, i) => i) },
-                    { values: axisValues(data.series[0] && data.series[0].unit), size: 95 }],
+                      splits: (u) => {
+                        const width = (u.bbox && u.bbox.width ? u.bbox.width / devicePixelRatio : u.width) || 800;
+                        const step = Math.max(1, Math.ceil(data.labels.length * 56 / width));
+                        return data.labels.map((_, i) => i).filter((i) => (data.labels.length - 1 - i) % step === 0);
+                      } },
+                    { values: axisValues(narrow() ? "" : data.series[0] && data.series[0].unit), size: narrow() ? 48 : 95 }],
              cursor: { drag: { x: false, y: false } } };
   }
 
@@ -166,7 +173,23 @@
     });
   }
 
+  // each cell of a data table labelled by its column: on a phone, tables become labelled cards (app.css)
+  function labelCells() {
+    document.querySelectorAll("table.data").forEach((table) => {
+      const heads = Array.from(table.querySelectorAll("thead th")).map((th) => th.textContent.trim());
+      if (!heads.length) { return; }
+      table.querySelectorAll("tbody tr").forEach((tr) => {
+        let col = 0;
+        Array.from(tr.children).forEach((cell) => {
+          if (heads[col] && !cell.hasAttribute("colspan")) { cell.dataset.label = heads[col]; }
+          col += Number(cell.getAttribute("colspan") || 1);
+        });
+      });
+    });
+  }
+
   function init() {
+    labelCells();
     document.querySelectorAll("[data-chart]").forEach((el) => {
       draw(el);
       if (el.dataset.refresh) { setInterval(() => draw(el), Number(el.dataset.refresh) * 1000); }
