@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -52,8 +53,10 @@ def produce(content: DocumentContent) -> tuple[bytes, bytes]:
 
 
 def generate_documents(conn: psycopg.Connection, invoice_ids: Sequence[int], extras: ExtrasProvider | None = None,
-                       *, workers: int = 1, progress: Progress | None = None) -> int:
+                       *, workers: int = 1, progress: Progress | None = None,
+                       stop: threading.Event | None = None) -> int:
     """Generate and store the documents of the given issued invoices that have none yet; returns how many.
+    ``stop``: set, the generation ends after the chunk in hand (what is generated is stored).
 
     With worker processes the work is pipelined: while they render a chunk, this process reads the next
     one from the database and stores the previous one.
@@ -65,6 +68,8 @@ def generate_documents(conn: psycopg.Connection, invoice_ids: Sequence[int], ext
     pending: tuple[list[DocumentContent], list[Future[tuple[bytes, bytes]]] | list[tuple[bytes, bytes]]] | None = None
     with _executor(workers) as pool:
         for start in range(0, len(todo), CHUNK):
+            if stop is not None and stop.is_set():
+                break
             contents = [_content(conn, invoice_id, extras) for invoice_id in todo[start:start + CHUNK]]
             work = [pool.submit(produce, c) for c in contents] if pool else [produce(c) for c in contents]
             if pending is not None:

@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BillingError as exc:  # messages for billing staff, in French
         print(f"regie-chaleur : erreur : {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: what was started has been stopped on the way out
+        print("regie-chaleur: interrupted", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -86,7 +86,7 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
         with live(db, settings, subs, counters, system_ports=modbus_port == 0) as ports, \
                 background(lambda stop: maintenance(db, settings, weather, stop), "maintenance"), \
                 background(lambda stop: past_forecasts(db, now, weather, stop), "past forecasts"), \
-                background(lambda stop: generate_documents(db, run_ids, progress), "documents"):
+                background(lambda stop: generate_documents(db, run_ids, progress, stop), "documents"):
             progress.step(f"live: {len(subs)} substations served as Modbus TCP devices on 127.0.0.1:"
                           f"{min(ports)}-{max(ports)} and polled by the collector; faults on {', '.join(FAULTS)}")
 

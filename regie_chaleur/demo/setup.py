@@ -180,11 +180,14 @@ def refresh_rollups(db: Database, start: datetime, end: datetime, progress: Prog
             refresh_operations(conn, *window)
 
     done = 0
-    with ThreadPoolExecutor(2) as pool:
+    pool = ThreadPoolExecutor(2)
+    try:
         for _ in pool.map(one, windows):
             done += 1
             if done % 3 == 0 or done == len(windows):
                 progress.step(f"  rollups: {done}/{len(windows)} months")
+    finally:  # Ctrl-C: the months not started are dropped, not waited for
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def issue_forecast(db: Database, at: datetime, weather: SimulatedWeather) -> bool:
@@ -222,20 +225,24 @@ def past_forecasts(db: Database, now: datetime, weather: SimulatedWeather, stop:
             log.warning("past forecast not issued: %s", exc)
 
 
-def generate_documents(db: Database, run_ids: list[int], progress: Progress) -> None:
-    """The documents of the runs (newest first) and of the credit notes and final invoices among them."""
+def generate_documents(db: Database, run_ids: list[int], progress: Progress,
+                       stop: threading.Event | None = None) -> None:
+    """The documents of the runs (newest first) and of the credit notes and final invoices among them;
+    ``stop`` set (Ctrl-C) ends it within a chunk of documents (a second or two)."""
     from regie_chaleur.services.documents import generate_for, generate_run_documents
 
     try:
         count = 0
         with db.pool.connection() as conn:
             for run_id in run_ids:
-                count += generate_run_documents(conn, run_id, workers=1)
+                count += generate_run_documents(conn, run_id, workers=1, stop=stop)
             others = [r[0] for r in conn.execute(
                 "SELECT number FROM invoices i WHERE status = 'issued' AND NOT EXISTS (SELECT 1 "
                 "FROM invoice_documents d "
                 "WHERE d.invoice_id = i.id)")]
-            count += generate_for(conn, others)
+            count += generate_for(conn, others, stop=stop)
+        if stop is not None and stop.is_set():
+            return
         progress.step(f"documents of the year's bill runs: {count} PDF/Factur-X generated")
     except Exception:  # a background job: log it, the demo goes on
         log.exception("documents of runs %s not generated", run_ids)

@@ -10,6 +10,7 @@ network's published energy mix and CO2 content.
 from __future__ import annotations
 
 import calendar
+import threading
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -135,14 +136,15 @@ def invoices_of_run(conn: psycopg.Connection, run_id: int) -> list[int]:
 
 
 def generate_run_documents(conn: psycopg.Connection, run_id: int, *, workers: int = 1,
-                           progress: Progress | None = None) -> int:
-    """Generate the missing documents of a run (and of the credit notes on its invoices)."""
+                           progress: Progress | None = None, stop: threading.Event | None = None) -> int:
+    """Generate the missing documents of a run (and of the credit notes on its invoices); ``stop`` set
+    ends it after the chunk in hand."""
     return generate_documents(conn, invoices_of_run(conn, run_id), document_extras(conn), workers=workers,
-                              progress=progress)
+                              progress=progress, stop=stop)
 
 
-def generate_for(conn: psycopg.Connection, numbers: list[str]) -> int:
+def generate_for(conn: psycopg.Connection, numbers: list[str], stop: threading.Event | None = None) -> int:
     """Generate the missing documents of invoices given by number (a credit note and its corrected invoice)."""
     ids = [r[0] for r in conn.execute("SELECT id FROM invoices WHERE number = ANY(%s) AND status = 'issued'",
                                       (numbers,))]
-    return generate_documents(conn, ids, document_extras(conn))
+    return generate_documents(conn, ids, document_extras(conn), stop=stop)
