@@ -104,6 +104,8 @@ COMMENT ON FUNCTION mandate_collected IS 'A collection on this mandate went thro
 """
 
 VIEW = """
+CREATE INDEX invoices_corrects_idx ON invoices (corrects_invoice_id) WHERE corrects_invoice_id IS NOT NULL;
+CREATE INDEX sepa_export_items_invoice_idx ON sepa_export_items (invoice_id);
 CREATE OR REPLACE VIEW invoice_dues AS
 SELECT i.id AS invoice_id, i.subscriber_id, i.number, i.due_date, i.total_ttc AS total,
        coalesce(c.amount, 0) AS credited, coalesce(p.amount, 0) + coalesce(a.amount, 0) AS paid,

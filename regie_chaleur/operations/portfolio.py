@@ -13,6 +13,7 @@ rose by more than ``DRIFT`` (10 %). Only the days of the subscriber's own contra
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -38,6 +39,26 @@ class SiteYear:
     change: float | None  # raw change of the mean daily consumption (0.05: +5 %)
     corrected_change: float | None  # change of kWh per degree day
     drifting: bool
+
+
+CACHE_S = 600.0  # [s] a portfolio is read again at most every ten minutes: it rests on whole past months
+_cache: dict[tuple[Any, ...], tuple[float, list[SiteYear]]] = {}
+
+
+def cached_portfolio(conn: psycopg.Connection, points: list[dict[str, Any]], today: date) -> list[SiteYear]:
+    """:func:`portfolio`, computed at most every ``CACHE_S`` for the same sites and day (its figures are
+    whole past months: only late data could change them meanwhile)."""
+    key = (conn.info.dbname, conn.info.host, conn.info.port, today,
+           tuple((p["code"], p.get("device_id"), tuple(p["periods"])) for p in points))
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and now - hit[0] < CACHE_S:
+        return hit[1]
+    if len(_cache) > 256:
+        _cache.clear()
+    rows = portfolio(conn, points, today)
+    _cache[key] = (now, rows)
+    return rows
 
 
 def portfolio(conn: psycopg.Connection, points: list[dict[str, Any]], today: date) -> list[SiteYear]:

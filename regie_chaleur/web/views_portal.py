@@ -21,7 +21,7 @@ from billing.correspondence import statement_pdf
 from billing.documents.content import read_disclosure
 from billing.periods import add_months, boundary
 from regie_chaleur.deps import DbDep, Offset
-from regie_chaleur.operations.portfolio import DRIFT, portfolio
+from regie_chaleur.operations.portfolio import DRIFT, cached_portfolio
 from regie_chaleur.operations.signatures import subscribed_power_audit
 from regie_chaleur.services import billing_read as q
 from regie_chaleur.services.documents import monthly_history
@@ -188,7 +188,7 @@ def sites(request: Request, db: DbDep, principal: PortalDep) -> HTMLResponse:
     the largest rises first, those drifting flagged."""
     scope = _scope(principal)
     with db.pool.connection() as conn:
-        rows = portfolio(conn, _points(conn, scope), date.today())
+        rows = cached_portfolio(conn, _points(conn, scope), date.today())
     return page(request, "portal/sites.html", title="Mes sites", rows=rows, drift=DRIFT,
                 drifting=sum(1 for r in rows if r.drifting))
 
