@@ -119,7 +119,7 @@ def emargements_of(conn: psycopg.Connection, invoice_id: int) -> list[dict[str, 
 def dues(conn: psycopg.Connection, invoice_ids: list[int]) -> dict[int, Decimal]:
     """What each of these issued invoices still owes [€] (see :func:`invoice_balance`)."""
     return {int(r[0]): Decimal(r[1]) for r in conn.execute(
-        "SELECT invoice_id, due FROM invoice_dues WHERE invoice_id = ANY(%s)", (invoice_ids,))}
+        "SELECT invoice_id, due FROM invoice_dues_of(%s::bigint[])", (invoice_ids,))}
 
 
 def account_summary(conn: psycopg.Connection, subscriber_id: int, today: date) -> dict[str, Decimal]:
@@ -136,6 +136,7 @@ def account_summary(conn: psycopg.Connection, subscriber_id: int, today: date) -
                      JOIN instalment_plans p ON p.id = r.plan_id WHERE p.subscriber_id = %(s)s)
                   - (SELECT coalesce(sum(a.amount), 0) FROM instalment_allocations a
                      JOIN instalment_plans p ON p.id = a.plan_id WHERE p.subscriber_id = %(s)s)
-           FROM invoice_dues WHERE subscriber_id = %(s)s""", {"s": subscriber_id, "today": today}).fetchone()
+           FROM invoice_dues_of(ARRAY(SELECT id FROM invoices WHERE subscriber_id = %(s)s AND kind = 'invoice'
+                                      AND status = 'issued'))""", {"s": subscriber_id, "today": today}).fetchone()
     assert row is not None  # noqa: S101
     return {"due": Decimal(row[0]), "overdue": Decimal(row[1]), "credit": Decimal(row[2])}

@@ -84,11 +84,12 @@ def _is_error(message: ConsoleMessage) -> bool:
 AXE = Axe()  # axe-core, bundled by axe-playwright-python
 MAIN_PAGES = {
     "operatrice": ["/exploitation", "/exploitation/sous-stations", "/exploitation/sous-stations/SST-0001",
-                   "/exploitation/alarmes", "/exploitation/prevision"],
+                   "/exploitation/alarmes", "/exploitation/prevision", "/exploitation/equipements"],
     "facturation": ["/facturation", "/facturation/factures", "/facturation/abonnes", "/facturation/abonnes/nouveau",
                     "/facturation/contrats", "/facturation/contrats/POL-0001", "/facturation/points-de-livraison",
-                    "/facturation/tarifs"],
-    "abonne-un": ["/espace", "/espace/factures", "/espace/contrat"],
+                    "/facturation/tarifs", "/facturation/titres", "/facturation/encaissements",
+                    "/facturation/relances", "/facturation/mensualisation", "/facturation/balance-agee"],
+    "abonne-un": ["/espace", "/espace/sites", "/espace/factures", "/espace/contrat"],
     "administratrice": ["/admin/comptes"],
 }
 
