@@ -24,6 +24,7 @@ from billing.instalments import collected_amount
 from billing.ledger import account_entries
 from billing.reminders import LEVEL_LABELS, overdue_invoices, record_reminders
 from billing.retours import account_summary
+from billing.store import read_issuer
 
 
 @dataclass(frozen=True)
@@ -38,19 +39,6 @@ class Mail:
 Mailer = Callable[[Mail], None]  # raises OSError when the message could not be handed over
 
 
-def issuer(conn: psycopg.Connection) -> dict[str, Any]:
-    """The régie's identity on documents.
-
-    Raises:
-        StateError: it was never entered.
-    """
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute("SELECT * FROM billing_issuer").fetchone()
-    if row is None:
-        raise StateError("l'identité de la régie n'est pas renseignée (Facturation › Régie)")
-    return row
-
-
 def subscriber(conn: psycopg.Connection, subscriber_id: int) -> dict[str, Any]:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute("SELECT * FROM subscribers WHERE id = %s", (subscriber_id,)).fetchone()
@@ -62,7 +50,7 @@ def subscriber(conn: psycopg.Connection, subscriber_id: int) -> dict[str, Any]:
 def statement_pdf(conn: psycopg.Connection, subscriber_id: int, today: date) -> bytes:
     """The subscriber's account statement (relevé de compte) as PDF."""
     who = subscriber(conn, subscriber_id)
-    return render_letter(account_statement(issuer(conn), who, account_entries(conn, subscriber_id),
+    return render_letter(account_statement(read_issuer(conn), who, account_entries(conn, subscriber_id),
                                            account_summary(conn, subscriber_id, today), today))
 
 
@@ -87,7 +75,7 @@ def regularisation_pdf(conn: psycopg.Connection, plan_id: int, today: date) -> b
         {"p": plan_id, "s": plan[0], "a": plan[1], "b": plan[2]}).fetchall()]
     facts = {"period_start": plan[1], "period_end": plan[2], "collected": collected_amount(conn, plan_id),
              "applied": sum((Decimal(r[4]) for r in invoices), Decimal(0))}
-    return render_letter(regularisation_letter(issuer(conn), subscriber(conn, plan[0]), facts, invoices, today))
+    return render_letter(regularisation_letter(read_issuer(conn), subscriber(conn, plan[0]), facts, invoices, today))
 
 
 def reminder_pdf(conn: psycopg.Connection, invoice_number: str, today: date) -> tuple[bytes, int]:
@@ -147,7 +135,7 @@ def _letter(conn: psycopg.Connection, overdue: Any, level: int, today: date) -> 
                               "FROM invoices WHERE id = %s", (overdue.invoice_id,)).fetchone()
     assert invoice is not None  # noqa: S101
     invoice |= {"due": overdue.due, "interest": overdue.interest, "indemnity": overdue.indemnity}
-    return render_letter(reminder_letter(issuer(conn), subscriber(conn, invoice["subscriber_id"]), invoice,
+    return render_letter(reminder_letter(read_issuer(conn), subscriber(conn, invoice["subscriber_id"]), invoice,
                                          level, today))
 
 

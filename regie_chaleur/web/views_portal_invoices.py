@@ -21,9 +21,9 @@ from billing.payfip import read_payfip
 from billing.retours import account_summary, dues
 from regie_chaleur.deps import DbDep, Offset
 from regie_chaleur.services import billing_read as q
-from regie_chaleur.web.authz import PortalDep, Principal, subscriber_scope
+from regie_chaleur.web.authz import PortalDep
 from regie_chaleur.web.render import page
-from regie_chaleur.web.views_portal import _points
+from regie_chaleur.web.views_portal import _points, _scope
 
 router = APIRouter(prefix="/espace", include_in_schema=False)
 LIMIT = 24
@@ -38,13 +38,6 @@ def _month(value: str | None) -> date | None:
         return date(int(value[:4]), int(value[5:7]), 1)
     except ValueError as exc:
         raise HTTPException(422, f"mois « {value} » invalide (aaaa-mm)") from exc
-
-
-def _scope(principal: Principal) -> int:
-    scope = subscriber_scope(principal)
-    if scope is None:
-        raise HTTPException(403, "réservé aux abonnés")
-    return scope
 
 
 @router.get("/factures", response_class=HTMLResponse)

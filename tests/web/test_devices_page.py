@@ -4,20 +4,12 @@ never polled, disabled), filtered by state and search; not for subscribers."""
 
 from __future__ import annotations
 
-import re
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from html import unescape
-
-import httpx
 
 from regie_chaleur.db.database import Database
 from tests.support.auth import signed_in
-
-
-def _text(answer: httpx.Response) -> str:
-    text = unescape(re.sub(r"<[^>]+>", " ", answer.text)).replace("\u202f", " ").replace("\xa0", " ")
-    return " ".join(text.split())
+from tests.support.html import page_text as _text
 
 
 def test_device_inventory(site: tuple[Database, str]) -> None:

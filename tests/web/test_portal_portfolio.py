@@ -10,9 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
-from html import unescape
 
-import httpx
 import pytest
 
 from billing.issuing import issue_run
@@ -22,14 +20,10 @@ from regie_chaleur.db.database import Database
 from regie_chaleur.services.documents import generate_run_documents
 from tests.billing.support import ACTOR, contract, remote, setup_billing, subscriber
 from tests.support.auth import account, signed_in
+from tests.support.html import page_text as _text
 from tests.support.http_server import serve
 
 SITES = 12
-
-
-def _text(answer: httpx.Response) -> str:
-    text = unescape(re.sub(r"<[^>]+>", " ", answer.text)).replace("\u202f", " ").replace("\xa0", " ")
-    return " ".join(text.split())
 
 
 @pytest.fixture

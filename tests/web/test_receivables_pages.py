@@ -8,19 +8,14 @@ from __future__ import annotations
 import re
 from contextlib import closing
 from datetime import date, timedelta
-from html import unescape
 
 import httpx
 from lxml import etree
 
 from regie_chaleur.db.database import Database
 from tests.support.auth import signed_in
+from tests.support.html import page_text as _text
 from tests.support.payfip import fake_payfip
-
-
-def _text(answer: httpx.Response) -> str:
-    text = unescape(re.sub(r"<[^>]+>", " ", answer.text)).replace("\u202f", " ").replace("\xa0", " ")
-    return " ".join(text.split())
 
 
 def test_account_statements(site: tuple[Database, str]) -> None:

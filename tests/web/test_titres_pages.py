@@ -9,9 +9,6 @@ import re
 from contextlib import closing
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from html import unescape
-
-import httpx
 
 from billing.bank import import_statement
 from billing.camt import Entry, Return, build_camt054, build_statement
@@ -23,11 +20,7 @@ from regie_chaleur.db.database import Database
 from regie_chaleur.services.documents import generate_run_documents
 from tests.billing.support import ACTOR, remote
 from tests.support.auth import signed_in
-
-
-def _text(answer: httpx.Response) -> str:
-    text = unescape(re.sub(r"<[^>]+>", " ", answer.text)).replace("\u202f", " ").replace("\xa0", " ")
-    return " ".join(text.split())
+from tests.support.html import page_text as _text
 
 
 def test_titres_from_the_settings_to_the_file(site: tuple[Database, str]) -> None:
