@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     profiles_dir: Path | None = Field(None, description="extra device profiles (*.yaml)")
     notify_webhook_url: str | None = Field(None, description="alarm webhook (JSON POST)")
     notify_min_severity: Literal["info", "warning", "critical"] = Field("warning", description="alarms notified")
+    oncall_sms_webhook_url: str | None = Field(
+        None, description="SMS gateway: the person on call is paged by a JSON POST {to, text} here")
+    oncall_escalate_after_min: float = Field(
+        15.0, gt=0, le=24 * 60, description="a critical alarm not acknowledged this long [min] pages the next rank")
     smtp_host: str | None = Field(None, description="SMTP server for alarm e-mails and letters to subscribers")
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = Field("regie-chaleur@localhost")
@@ -125,7 +129,8 @@ class Settings(BaseSettings):
         return Notifier(webhook_url=self.notify_webhook_url, smtp_host=self.smtp_host, smtp_port=self.smtp_port,
                         smtp_from=self.smtp_from, smtp_to=[a.strip() for a in self.smtp_to.split(",") if a.strip()],
                         smtp_user=self.smtp_user, smtp_password=self.smtp_password.get_secret_value() or None,
-                        smtp_starttls=self.smtp_starttls, min_severity=self.notify_min_severity)
+                        smtp_starttls=self.smtp_starttls, min_severity=self.notify_min_severity,
+                        sms_webhook_url=self.oncall_sms_webhook_url)
 
     def mailer(self) -> Any:
         """The SMTP mailer for letters to subscribers, or None when no SMTP server is set."""
@@ -135,6 +140,16 @@ class Settings(BaseSettings):
             return None
         return SmtpMailer(self.smtp_host, self.smtp_port, self.smtp_from, self.smtp_user,
                           self.smtp_password.get_secret_value() or None, self.smtp_starttls)
+
+    def field_jobs(self) -> dict[str, Any]:
+        """The field jobs' pager (the notifier: e-mail and SMS to the person on call), the mailer of
+        outage notices and the escalation delay, for the scheduler."""
+        from datetime import timedelta
+
+        from regie_chaleur.services.field import notifier_pager
+
+        return {"pager": notifier_pager(self.notifier()), "mailer": self.mailer(),
+                "escalate_after": timedelta(minutes=self.oncall_escalate_after_min)}
 
     def weather_provider(self) -> Any:
         """The configured weather forecast provider, or None."""

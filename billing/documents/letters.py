@@ -86,7 +86,7 @@ def reminder_letter(issuer: dict[str, Any], subscriber: dict[str, Any], invoice:
     rows = [[number, fr.day(invoice["issue_date"]), f"du {fr.day(invoice['period_start'])} au {fr.day(last_day)}",
              fr.day(invoice["due_date"]), fr.eur(invoice["total_ttc"]), fr.eur(due)]]
     return Letter(
-        title=f"{kind} – facture {number}", kind=kind, sender=_sender(issuer), recipient=_recipient(subscriber),
+        title=f"{kind} – facture {number}", kind=kind, sender=sender_block(issuer), recipient=recipient_block(subscriber),
         place_date=f"{issuer['city']}, le {fr.day(today)}",
         facts=[["Objet", f"{kind.lower()} de paiement"], ["Abonné", subscriber["code"]],
                ["Référence de paiement", creditor_reference(number)]],
@@ -118,7 +118,7 @@ def account_statement(issuer: dict[str, Any], subscriber: dict[str, Any], entrie
         before.append("Aucune opération n'est enregistrée sur votre compte.")
     return Letter(
         title=f"Relevé de compte – {subscriber['code']} – {fr.day(today)}", kind="Relevé de compte",
-        sender=_sender(issuer), recipient=_recipient(subscriber), place_date=f"{issuer['city']}, le {fr.day(today)}",
+        sender=sender_block(issuer), recipient=recipient_block(subscriber), place_date=f"{issuer['city']}, le {fr.day(today)}",
         facts=[["Abonné", f"{subscriber['code']} – {subscriber['name']}"], ["Solde", fr.eur(balance)],
                ["Dont échu", fr.eur(summary["overdue"])]],
         before=before,
@@ -151,7 +151,7 @@ def regularisation_letter(issuer: dict[str, Any], subscriber: dict[str, Any], pl
              fr.eur(part), fr.eur(before - part)] for number, start, end, before, part in invoices]
     return Letter(
         title=f"Régularisation annuelle – {subscriber['code']} – {fr.day(plan['period_start'])}",
-        kind="Régularisation", sender=_sender(issuer), recipient=_recipient(subscriber),
+        kind="Régularisation", sender=sender_block(issuer), recipient=recipient_block(subscriber),
         place_date=f"{issuer['city']}, le {fr.day(today)}",
         facts=[["Abonné", f"{subscriber['code']} – {subscriber['name']}"],
                ["Période", f"du {fr.day(plan['period_start'])} au {fr.day(last_day)}"],
@@ -168,13 +168,13 @@ def regularisation_letter(issuer: dict[str, Any], subscriber: dict[str, Any], pl
                "acomptes, appliqués ici à ces factures."])
 
 
-def _sender(issuer: dict[str, Any]) -> dict[str, Any]:
+def sender_block(issuer: dict[str, Any]) -> dict[str, Any]:
     street = ", ".join(x for x in (issuer["address_line1"], issuer.get("address_line2")) if x)
     return {"name": issuer["name"], "lines": [issuer["legal_form"], street, f"{issuer['postcode']} {issuer['city']}",
                                               f"SIRET {issuer['siret']}", _contact(issuer)]}
 
 
-def _recipient(subscriber: dict[str, Any]) -> dict[str, Any]:
+def recipient_block(subscriber: dict[str, Any]) -> dict[str, Any]:
     lines = [x for x in (subscriber["address_line1"], subscriber.get("address_line2"),
                          f"{subscriber['postcode']} {subscriber['city']}") if x]
     return {"name": subscriber["name"], "lines": lines, "ids": f"Abonné {subscriber['code']}"}

@@ -61,13 +61,14 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
         with db.pool.connection() as conn:  # meters registered before the capacities were required
             fill_meter_capacities(conn, profiles_for(settings))
         if args.once:
-            print(json.dumps(run_maintenance_once(db.pool, notify=settings.notifier()), default=str))
+            print(json.dumps(run_maintenance_once(db.pool, notify=settings.notifier(), field=settings.field_jobs()),
+                             default=str))
             return 0
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         run_maintenance_loop(db.pool, stop, args.every, settings.notifier(), settings.weather_provider(),
-                             settings.forecast_every_h, settings.school_holidays())
+                             settings.forecast_every_h, settings.school_holidays(), settings.field_jobs())
     finally:
         db.close()
     return 0

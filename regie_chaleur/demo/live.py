@@ -130,4 +130,4 @@ def maintenance(db: Database, settings: Settings, weather: SimulatedWeather, sto
     from regie_chaleur.services.maintenance import run_maintenance_loop
 
     if not stop.wait(FIRST_MAINTENANCE_S):
-        run_maintenance_loop(db.pool, stop, 60.0, settings.notifier(), weather=weather)
+        run_maintenance_loop(db.pool, stop, 60.0, settings.notifier(), weather=weather, field=settings.field_jobs())

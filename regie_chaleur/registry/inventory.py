@@ -3,14 +3,12 @@
 Pure: takes text, returns an :class:`Inventory` or raises :class:`ImportValidationError` carrying all
 the problems found (never only the first). Both formats hold the same records:
 
-- YAML: top-level sections ``networks``, ``plants``, ``substations``, ``devices``, ``meters``,
-  ``delivery_points``, each a list of mappings;
-- CSV: one record per line, its section in the ``type`` column (``network``, ``plant``,
-  ``substation``, ``device``, ``meter``, ``delivery_point``), the other columns as in YAML; cells a
-  record does not use stay empty.
+- YAML: top-level sections ``networks``, ``plants``, ``network_sections``, ``substations``, ``devices``,
+  ``meters``, ``delivery_points``, each a list of mappings; CSV: one record per line, its section in the
+  ``type`` column (``network``, ``network_section``, ...), cells a record does not use left empty.
 
-References (a device's ``substation``, a delivery point's ``meter``...) are codes, resolved against the
-file itself and the codes already in the database.
+References (a device's ``substation``, a section's ``parent``...) are codes, resolved against the file
+itself and the codes already in the database.
 """
 
 from __future__ import annotations
@@ -37,13 +35,14 @@ from regie_chaleur.registry.records import (
     Inventory,
     Meter,
     Network,
+    NetworkSection,
     Plant,
     Substation,
 )
 from telemetry.profiles import Profile, load_profiles
 
 __all__ = ["CODE_RE", "SECTIONS", "SECTION_TYPES", "DeliveryPoint", "Device", "Inventory", "Meter", "Network",
-           "Plant", "Substation", "format_csv", "format_yaml", "parse_inventory"]
+           "NetworkSection", "Plant", "Substation", "format_csv", "format_yaml", "parse_inventory"]
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -134,8 +133,9 @@ PARSERS: dict[type, dict[str, Callable[[str], Any]]] = {
     Network: {"code": _code, "name": _text},
     Plant: {"code": _code, "name": _text, "network": _code, "kind": _enum(PLANT_KINDS),
             "capacity_mw": _positive_decimal, "latitude": _LAT, "longitude": _LON},
+    NetworkSection: {"code": _code, "name": _text, "network": _code, "parent": _code, "plant": _code},
     Substation: {"code": _code, "name": _text, "network": _code, "address": _text,
-                 "latitude": _LAT, "longitude": _LON},
+                 "latitude": _LAT, "longitude": _LON, "network_section": _code},
     Device: {"code": _code, "host": _host, "profile": _code, "substation": _code, "plant": _code,
              "port": _int_range(1, 65535), "unit_id": _int_range(0, 255), "enabled": _bool},
     Meter: {"code": _code, "device": _code, "substation": _code, "plant": _code,
@@ -224,6 +224,7 @@ class KnownCodes:
     networks: set[str] = field(default_factory=set)
     plants: set[str] = field(default_factory=set)
     substations: set[str] = field(default_factory=set)
+    network_sections: set[str] = field(default_factory=set)
     devices: set[str] = field(default_factory=set)
     meters: set[str] = field(default_factory=set)
     device_profiles: dict[str, str] = field(default_factory=dict)  # device code -> its profile's name
@@ -263,6 +264,7 @@ def parse_inventory(
     _check_unique_codes(records, errors)
     _check_unique_uses(built, errors)
     _check_references(built, records, known, errors)
+    _check_section_tree(built, errors)
     if errors:
         raise ImportValidationError(path, sorted(errors, key=lambda e: (e.line, e.field)))
     return inventory
@@ -341,12 +343,25 @@ def _check_references(
         "substation": known.substations | in_file["substation"],
         "device": known.devices | in_file["device"],
         "meter": known.meters | in_file["meter"],
+        "network_section": known.network_sections | in_file["network_section"],
     }
+    codes["parent"] = codes["network_section"]
     for rec, obj in built:
-        for ref in ("network", "plant", "substation", "device", "meter"):
+        for ref in ("network", "plant", "substation", "device", "meter", "network_section", "parent"):
             value = getattr(obj, ref, None)
             if value and value not in codes[ref]:
                 errors.append(RowError(rec.values[ref][1], ref, f"unknown {ref} {value!r}"))
+
+
+def _check_section_tree(built: list[tuple[RawRecord, Any]], errors: list[RowError]) -> None:
+    """A section's parents never lead back to it (sections form a tree)."""
+    parents = {obj.code: obj.parent for _rec, obj in built if isinstance(obj, NetworkSection)}
+    for rec, obj in built:
+        at, hops = (obj.parent, 0) if isinstance(obj, NetworkSection) else (None, 0)
+        while at in parents and at != obj.code and hops <= len(parents):
+            at, hops = parents[at], hops + 1
+        if at is not None and at == obj.code:
+            errors.append(RowError(rec.values["parent"][1], "parent", f"section {obj.code!r} is its own ancestor"))
 
 
 # --- writers (export) ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The network registry's records (networks, plants, substations, devices, meters, delivery points) and
+"""The network registry's records (networks, plants, sections, substations, devices, meters, delivery points) and
 the registry's own domain constants."""
 
 from __future__ import annotations
@@ -31,6 +31,18 @@ class Plant:
 
 
 @dataclass(frozen=True)
+class NetworkSection:
+    """A section of pipe: works on it cut it and every section below it (``parent`` is the section it
+    hangs from; a root section may name the ``plant`` feeding it)."""
+
+    code: str
+    name: str
+    network: str
+    parent: str | None = None
+    plant: str | None = None
+
+
+@dataclass(frozen=True)
 class Substation:
     code: str
     name: str
@@ -38,6 +50,7 @@ class Substation:
     address: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    network_section: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class Inventory:
 
     networks: list[Network] = field(default_factory=list)
     plants: list[Plant] = field(default_factory=list)
+    network_sections: list[NetworkSection] = field(default_factory=list)
     substations: list[Substation] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
     meters: list[Meter] = field(default_factory=list)
@@ -88,6 +102,7 @@ class Inventory:
 SECTIONS: dict[str, tuple[str, type]] = {  # CSV type -> (YAML section, record class)
     "network": ("networks", Network),
     "plant": ("plants", Plant),
+    "network_section": ("network_sections", NetworkSection),
     "substation": ("substations", Substation),
     "device": ("devices", Device),
     "meter": ("meters", Meter),

@@ -20,6 +20,7 @@ from regie_chaleur.registry.inventory import (
     KnownCodes,
     Meter,
     Network,
+    NetworkSection,
     Plant,
     Substation,
     parse_inventory,
@@ -27,8 +28,9 @@ from regie_chaleur.registry.inventory import (
 from telemetry.profiles import Profile
 
 # a record field naming another record -> the table whose id the column `<field>_id` holds
-_REF = {"substation": "substations", "plant": "plants", "device": "devices", "meter": "meters"}
-TABLES = ("networks", "plants", "substations", "devices", "meters", "delivery_points")
+_REF = {"substation": "substations", "plant": "plants", "device": "devices", "meter": "meters",
+        "network_section": "network_sections", "parent": "network_sections"}
+TABLES = ("networks", "plants", "network_sections", "substations", "devices", "meters", "delivery_points")
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,9 @@ def read_known_codes(conn: psycopg.Connection) -> KnownCodes:
     """Codes already in the registry (references in an imported file may use them)."""
     def codes(table: str) -> set[str]:
         return {r[0] for r in conn.execute(sql.SQL("SELECT code FROM {}").format(sql.Identifier(table)))}
-    return KnownCodes(codes("networks"), codes("plants"), codes("substations"), codes("devices"), codes("meters"),
-                      dict(conn.execute("SELECT code, profile FROM devices").fetchall()))
+    profiles: dict[str, str] = dict(conn.execute("SELECT code, profile FROM devices").fetchall())
+    return KnownCodes(codes("networks"), codes("plants"), codes("substations"), codes("network_sections"),
+                      codes("devices"), codes("meters"), profiles)
 
 
 def import_inventory_text(
@@ -69,7 +72,8 @@ def write_inventory(conn: psycopg.Connection, inventory: Inventory) -> ImportRep
     created = updated = total = 0
     with conn.transaction(), conn.cursor() as cur:
         for table in TABLES:  # sections are named like their tables, in dependency order
-            for obj in getattr(inventory, table):
+            records = getattr(inventory, table)
+            for obj in (_parents_first(records) if table == "network_sections" else records):
                 inserted = _upsert(cur, table, obj)
                 total += 1
                 if inserted is True:
@@ -77,6 +81,19 @@ def write_inventory(conn: psycopg.Connection, inventory: Inventory) -> ImportRep
                 elif inserted is False:
                     updated += 1
     return ImportReport(created, updated, total - created - updated)
+
+
+def _parents_first(sections: list[NetworkSection]) -> list[NetworkSection]:
+    """Sections ordered so that a parent in the same file is written before its children."""
+    pending, out, placed = list(sections), [], set()
+    in_file = {s.code for s in sections}
+    while pending:
+        ready = [s for s in pending if s.parent is None or s.parent not in in_file or s.parent in placed]
+        ready = ready or pending  # a loop was refused at parsing; never spin
+        out += ready
+        placed |= {s.code for s in ready}
+        pending = [s for s in pending if s not in ready]
+    return out
 
 
 def _upsert(cur: psycopg.Cursor, table: str, obj: Any) -> bool | None:
@@ -113,8 +130,13 @@ def read_inventory(conn: psycopg.Connection) -> Inventory:
     inv.networks = [Network(*r) for r in conn.execute("SELECT code, name FROM networks ORDER BY code")]
     inv.plants = [Plant(*r) for r in conn.execute(
         "SELECT code, name, network, kind, capacity_mw, latitude, longitude FROM plants ORDER BY code")]
+    inv.network_sections = [NetworkSection(*r) for r in conn.execute(
+        """SELECT n.code, n.name, n.network, p.code, pl.code FROM network_sections n
+           LEFT JOIN network_sections p ON p.id = n.parent_id LEFT JOIN plants pl ON pl.id = n.plant_id
+           ORDER BY n.code""")]
     inv.substations = [Substation(*r) for r in conn.execute(
-        "SELECT code, name, network, address, latitude, longitude FROM substations ORDER BY code")]
+        """SELECT s.code, s.name, s.network, s.address, s.latitude, s.longitude, n.code FROM substations s
+           LEFT JOIN network_sections n ON n.id = s.network_section_id ORDER BY s.code""")]
     inv.devices = [Device(code=r[0], host=r[1], profile=r[2], substation=r[3], plant=r[4], port=r[5],
                           unit_id=r[6], enabled=r[7]) for r in conn.execute(
         """SELECT d.code, d.host, d.profile, s.code, p.code, d.port, d.unit_id, d.enabled FROM devices d

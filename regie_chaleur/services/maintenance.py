@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 from regie_chaleur.db.timescale import apply_retention
 from regie_chaleur.operations.alarms import evaluate_alarms, evaluate_signature_anomalies
 from regie_chaleur.operations.rollups import refresh_written
+from regie_chaleur.services.field import run_field_pass
 
 log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
@@ -35,12 +36,14 @@ KEEP_INGEST_MARKS = timedelta(days=30)  # marks of written hours already rolled 
 def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
                          notify: Callable[[list[dict[str, Any]]], None] | None = None,
                          weather: Any = None, forecast_every_h: float = 6.0,
-                         school_holidays: frozenset[date] = frozenset()) -> dict[str, object]:
+                         school_holidays: frozenset[date] = frozenset(), field: dict[str, Any] | None = None,
+                         ) -> dict[str, object]:
     """One pass of every job; returns what was done (for logs and tests).
 
     With a weather ``provider``, a network forecast is issued when the last one is older than
     ``forecast_every_h`` hours (a failure is logged, the other jobs go on), knowing the
-    ``school_holidays``.
+    ``school_holidays``. ``field`` holds the field jobs' pager, mailer and escalation delay
+    (:func:`regie_chaleur.services.field.run_field_pass`); the notifier pages when it is not given.
     """
     now = now or datetime.now(UTC)
     with pool.connection() as conn:
@@ -57,6 +60,7 @@ def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
                                                      now, notify)
             conn.execute("INSERT INTO rollup_state (name, refreshed_until) VALUES ('signatures', %s) ON CONFLICT "
                          "(name) DO UPDATE SET refreshed_until = EXCLUDED.refreshed_until", (now,))
+        field_done = run_field_pass(conn, now, **(field or {}))
     issued = None
     if weather is not None:
         issued = _maybe_forecast(pool, now, weather, forecast_every_h, school_holidays)
@@ -64,7 +68,7 @@ def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
             "retention": retained,
             "alarms_raised": len(result.raised),
             "alarms_cleared": len(result.cleared), "alarms_open": result.open,
-            "signature_anomalies": len(signature.raised) if signature else 0}
+            "signature_anomalies": len(signature.raised) if signature else 0, "field": field_done}
 
 
 def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: float,
@@ -93,12 +97,12 @@ def _maybe_forecast(pool: ConnectionPool, now: datetime, weather: Any, every_h: 
 def run_maintenance_loop(pool: ConnectionPool, stop: threading.Event, every_s: float = 300.0,
                          notify: Callable[[list[dict[str, Any]]], None] | None = None,
                          weather: Any = None, forecast_every_h: float = 6.0,
-                         school_holidays: frozenset[date] = frozenset()) -> None:
+                         school_holidays: frozenset[date] = frozenset(), field: dict[str, Any] | None = None) -> None:
     """Run :func:`run_maintenance_once` every ``every_s`` seconds [s] until ``stop`` is set."""
     while not stop.is_set():
         try:
             done = run_maintenance_once(pool, notify=notify, weather=weather, forecast_every_h=forecast_every_h,
-                                        school_holidays=school_holidays)
+                                        school_holidays=school_holidays, field=field)
             log.info("maintenance: %s", done)
         except psycopg.Error as exc:
             log.warning("maintenance pass failed, retrying in %.0f s: %s", every_s, exc)

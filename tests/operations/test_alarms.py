@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import socketserver
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
 
 import pytest
 
@@ -20,6 +15,7 @@ from regie_chaleur.db.database import Database
 from regie_chaleur.operations.alarms import AlarmStateError, acknowledge, clear, evaluate_alarms, set_threshold
 from regie_chaleur.operations.notify import Notifier
 from tests.operations.support import build_network
+from tests.support.sinks import Receiver, SmtpSink, sinks
 
 NOW = datetime(2026, 1, 15, 1, 30, tzinfo=UTC)  # 02:30 in Paris: inside the night-flow window
 LATER = NOW + timedelta(hours=2)
@@ -125,63 +121,10 @@ def test_hysteresis_does_not_flap() -> None:
         [True, True, False, False]
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    bodies: ClassVar[list[Any]] = []
-
-    def do_POST(self) -> None:
-        _Receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _SmtpSink(socketserver.StreamRequestHandler):
-    """Just enough SMTP to accept a message."""
-
-    messages: ClassVar[list[str]] = []
-
-    def handle(self) -> None:
-        self.wfile.write(b"220 sink ESMTP\r\n")
-        data: list[str] = []
-        in_data = False
-        for raw in self.rfile:
-            line = raw.decode("utf-8", "replace")
-            if in_data:
-                if line.rstrip("\r\n") == ".":
-                    in_data = False
-                    _SmtpSink.messages.append("".join(data))
-                    self.wfile.write(b"250 queued\r\n")
-                else:
-                    data.append(line)
-                continue
-            verb = line[:4].upper()
-            if verb in ("EHLO", "HELO"):
-                self.wfile.write(b"250 sink\r\n")
-            elif verb == "DATA":
-                in_data = True
-                self.wfile.write(b"354 go on\r\n")
-            elif verb == "QUIT":
-                self.wfile.write(b"221 bye\r\n")
-                return
-            else:
-                self.wfile.write(b"250 ok\r\n")
-
-
 @pytest.fixture
 def receivers() -> Iterator[tuple[str, int]]:
-    http = HTTPServer(("127.0.0.1", 0), _Receiver)
-    smtp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpSink)
-    for server in (http, smtp):
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Receiver.bodies.clear()
-    _SmtpSink.messages.clear()
-    yield f"http://127.0.0.1:{http.server_address[1]}/hook", int(smtp.server_address[1])
-    http.shutdown()
-    smtp.shutdown()
-    smtp.server_close()
-    http.server_close()
+    with sinks() as found:
+        yield found
 
 
 def test_new_alarms_are_notified_by_webhook_and_email(network: Database, receivers: tuple[str, int]) -> None:
@@ -190,10 +133,10 @@ def test_new_alarms_are_notified_by_webhook_and_email(network: Database, receive
                         min_severity="warning")
     with network.pool.connection() as conn:
         evaluate_alarms(conn, NOW, notifier)
-    sent = _Receiver.bodies[0]["alarms"]
+    sent = Receiver.bodies[0]["alarms"]
     assert {a["rule"] for a in sent} == {r for r in FAULTY.values() if r != "power_above_subscribed"}  # info: not sent
-    assert len(_SmtpSink.messages) == 1
-    mail = email.message_from_string(_SmtpSink.messages[0], policy=email.policy.default)
+    assert len(SmtpSink.messages) == 1
+    mail = email.message_from_string(SmtpSink.messages[0], policy=email.policy.default)
     assert mail["Subject"].startswith("[régie chaleur] 9 nouvelle(s) alarme(s)")
     assert mail["To"] == "astreinte@regie.fr"
     body = mail.get_content()  # type: ignore[attr-defined]
