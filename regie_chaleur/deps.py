@@ -6,7 +6,7 @@ or the database outside it."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
 from pydantic import AfterValidator
@@ -20,6 +20,14 @@ def get_db(request: Request) -> Database:
 
 
 DbDep = Annotated[Database, Depends(get_db)]
+
+
+def get_mailer(request: Request) -> Any:
+    """The application's mailer (None: letters and notices are to be posted)."""
+    return request.app.state.mailer
+
+
+MailerDep = Annotated[Any, Depends(get_mailer)]
 # rows to skip in a listing (bounded: an offset past any table is a mistake, not a query to run)
 Offset = Annotated[int, Query(ge=0, le=100_000_000, description="rows to skip")]
 

@@ -12,7 +12,8 @@ from regie_chaleur.web.guards import DEFAULT_MAX_BODY_BYTES
 
 def serve_app(db: Database, host: str, port: int, *, close_on_shutdown: bool = True, request_threads: int = 1,
               announce: Callable[[str, int], None] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-              trusted_proxies: str = "127.0.0.1", mailer: Callable[..., None] | None = None) -> None:
+              trusted_proxies: str = "127.0.0.1", mailer: Callable[..., None] | None = None,
+              escalate_after_min: float = 15.0) -> None:
     """Serve until SIGINT/SIGTERM.
 
     Args:
@@ -28,7 +29,7 @@ def serve_app(db: Database, host: str, port: int, *, close_on_shutdown: bool = T
     from regie_chaleur.api.app import create_app
 
     app = create_app(db, on_shutdown=db.close if close_on_shutdown else None, request_threads=request_threads,
-                     max_body_bytes=max_body_bytes, mailer=mailer)
+                     max_body_bytes=max_body_bytes, mailer=mailer, escalate_after_min=escalate_after_min)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -63,6 +63,7 @@ def mount_routes(app: FastAPI) -> None:
 
     from regie_chaleur.api.billing import router as billing_router
     from regie_chaleur.api.billing_records import router as billing_records_router
+    from regie_chaleur.api.field import router as field_router
     from regie_chaleur.api.operations import router as operations_router
     from regie_chaleur.web import (
         views_admin,
@@ -72,19 +73,23 @@ def mount_routes(app: FastAPI) -> None:
         views_billing_parties,
         views_billing_records,
         views_billing_rules,
+        views_field_duty,
         views_instalments,
         views_online_payment,
         views_operations,
         views_payments,
         views_planning,
         views_portal,
+        views_portal_field,
         views_portal_invoices,
         views_titres,
+        views_work_orders,
     )
     from regie_chaleur.web.authz import require
     from regie_chaleur.web.render import HERE
 
     app.include_router(operations_router, dependencies=[Depends(require("operations"))], responses=ERROR_RESPONSES)
+    app.include_router(field_router, dependencies=[Depends(require("operations"))], responses=ERROR_RESPONSES)
     app.include_router(billing_router, dependencies=[Depends(require("billing"))], responses=ERROR_RESPONSES)
     app.include_router(billing_records_router, dependencies=[Depends(require("billing"))], responses=ERROR_RESPONSES)
     app.include_router(views_portal.api, dependencies=[Depends(require("portal"))], responses=ERROR_RESPONSES)
@@ -92,6 +97,8 @@ def mount_routes(app: FastAPI) -> None:
     app.include_router(views_operations.router, dependencies=[Depends(require("operations"))])
     app.include_router(views_alarms.router, dependencies=[Depends(require("operations"))])
     app.include_router(views_planning.router, dependencies=[Depends(require("operations"))])
+    app.include_router(views_work_orders.router, dependencies=[Depends(require("operations"))])
+    app.include_router(views_field_duty.router, dependencies=[Depends(require("operations"))])
     app.include_router(views_billing.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_billing_parties.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_billing_records.router, dependencies=[Depends(require("billing"))])
@@ -101,6 +108,7 @@ def mount_routes(app: FastAPI) -> None:
     app.include_router(views_instalments.router, dependencies=[Depends(require("billing"))])
     app.include_router(views_portal.router, dependencies=[Depends(require("portal"))])
     app.include_router(views_portal_invoices.router, dependencies=[Depends(require("portal"))])
+    app.include_router(views_portal_field.router, dependencies=[Depends(require("portal"))])
     app.include_router(views_online_payment.router, dependencies=[Depends(require("portal"))])
     app.include_router(views_online_payment.public)
     app.include_router(views_admin.router, dependencies=[Depends(require("admin"))])
@@ -138,6 +146,18 @@ def db_of(request: object) -> Database:
     return database
 
 
+def _error_page(request: object, status: int, detail: str) -> Response:
+    """The French error page of a refused action (404: the same words whether absent or not yours)."""
+    from regie_chaleur.web.render import page
+
+    heading = {404: "Page introuvable", 409: "Action impossible"}.get(status, "Données refusées")
+    if status == 404:
+        detail = "Cette page n'existe pas, ou elle ne vous est pas accessible."
+    shown: Response = page(request, "error.html", status_code=status, title=heading,  # type: ignore[arg-type]
+                           heading=heading, detail=detail)
+    return shown
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Billing errors as HTTP answers: 422 with every invalid field, 404, 409, 400."""
     from fastapi import Request
@@ -145,8 +165,10 @@ def add_error_handlers(app: FastAPI) -> None:
     from fastapi.exceptions import HTTPException as FastAPIHTTPException
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, RedirectResponse
+    from starlette.concurrency import run_in_threadpool
 
     from billing.errors import BillingError, NotFoundError, StateError, ValidationError
+    from regie_chaleur.field.errors import FieldOperationError
     from regie_chaleur.web.authz import LoginRequiredError, login_url
 
     @app.exception_handler(LoginRequiredError)
@@ -168,18 +190,18 @@ def add_error_handlers(app: FastAPI) -> None:
                                       heading=heading, detail=detail)
         return response
 
+    @app.exception_handler(FieldOperationError)
+    async def field_error(request: Request, exc: FieldOperationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return await run_in_threadpool(_error_page, request, exc.status, str(exc))
+
     @app.exception_handler(BillingError)
     async def billing_error(request: Request, exc: BillingError) -> Response:
         status = (422 if isinstance(exc, ValidationError) else 404 if isinstance(exc, NotFoundError)
                   else 409 if isinstance(exc, StateError) else 400)
         if not request.url.path.startswith("/api/"):  # a page: the French error page
-            from regie_chaleur.web.render import page
-
-            heading = {404: "Page introuvable", 409: "Action impossible"}.get(status, "Données refusées")
-            detail = ("Cette page n'existe pas, ou elle ne vous est pas accessible." if status == 404 else str(exc))
-            error_page: Response = page(request, "error.html", status_code=status, title=heading, heading=heading,
-                                        detail=detail)
-            return error_page
+            return _error_page(request, status, str(exc))
         if isinstance(exc, ValidationError):
             return JSONResponse({"detail": str(exc), "errors": [
                 {"field": e.field, "message": e.message, "line": e.line} for e in exc.errors]}, status_code=422)
@@ -235,9 +257,10 @@ def add_error_handlers(app: FastAPI) -> None:
 
 def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None,
                request_threads: int | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               mailer: Callable[..., None] | None = None) -> FastAPI:
+               mailer: Callable[..., None] | None = None, escalate_after_min: float = 15.0) -> FastAPI:
     """Build the app around an open database; ``on_shutdown`` runs when the server stops; ``mailer``
-    e-mails letters to subscribers (none: letters are to be posted).
+    e-mails letters to subscribers (none: letters are to be posted); ``escalate_after_min`` [min] is the
+    on-call escalation delay the scheduler applies (shown on the rota page).
 
     ``request_threads``: how many requests the process handles at once (the threads that run the
     handlers, which all read the database synchronously); None keeps the server's default (40).
@@ -268,6 +291,7 @@ def create_app(db: Database, *, on_shutdown: Callable[[], None] | None = None,
     )
     app.state.db = db
     app.state.mailer = mailer
+    app.state.escalate_after_min = escalate_after_min
     mount_routes(app)
     add_error_handlers(app)
     add_middlewares(app, max_body_bytes)

@@ -45,7 +45,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                     log_level="warning", proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies)
         return 0
     serve_app(db, host, port, request_threads=settings.http_threads, max_body_bytes=settings.max_body_bytes,
-              trusted_proxies=settings.trusted_proxies, mailer=settings.mailer())
+              trusted_proxies=settings.trusted_proxies, mailer=settings.mailer(),
+              escalate_after_min=settings.oncall_escalate_after_min)
     return 0
 
 

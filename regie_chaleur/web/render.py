@@ -27,7 +27,9 @@ PARIS = ZoneInfo("Europe/Paris")
 NAVIGATION = {
     "operator": [("/exploitation", "Vue d'ensemble"), ("/exploitation/sous-stations", "Sous-stations"),
                  ("/exploitation/equipements", "Équipements"),
-                 ("/exploitation/alarmes", "Alarmes"), ("/exploitation/prevision", "Prévision et plan")],
+                 ("/exploitation/alarmes", "Alarmes"), ("/exploitation/interventions", "Interventions"),
+                 ("/exploitation/coupures", "Coupures"), ("/exploitation/astreinte", "Astreinte"),
+                 ("/exploitation/prevision", "Prévision et plan")],
     "billing": [("/facturation", "Tournées"), ("/facturation/factures", "Factures"),
                 ("/facturation/abonnes", "Abonnés"), ("/facturation/contrats", "Contrats"),
                 ("/facturation/points-de-livraison", "Points de livraison"),
@@ -35,7 +37,8 @@ NAVIGATION = {
                 ("/facturation/encaissements", "Encaissements"), ("/facturation/relances", "Relances"),
                 ("/facturation/mensualisation", "Mensualisation")],
     "subscriber": [("/espace", "Ma consommation"), ("/espace/sites", "Mes sites"),
-                   ("/espace/factures", "Mes factures"), ("/espace/contrat", "Mon contrat")],
+                   ("/espace/factures", "Mes factures"), ("/espace/contrat", "Mon contrat"),
+                   ("/espace/demandes", "Mes demandes"), ("/espace/interventions", "Travaux")],
     "admin": [("/admin/comptes", "Comptes")],
 }
 MESSAGES = {
@@ -97,11 +100,25 @@ def navigation(principal: Principal | None) -> list[tuple[str, str]]:
     return items
 
 
+def _outage_banner(request: Request, principal: Principal | None) -> list[str]:
+    """For a subscriber: the outages announced on their sites and not over, one French line each."""
+    if principal is None or principal.user.role != "subscriber" or principal.user.subscriber_id is None:
+        return []
+    from regie_chaleur.field.notices import period_text
+    from regie_chaleur.field.outages import subscriber_notices
+
+    with request.app.state.db.pool.connection() as conn:
+        found = subscriber_notices(conn, principal.user.subscriber_id, datetime.now(PARIS))
+    kinds = {"planned": "Coupure de chauffage programmée", "unplanned": "Coupure de chauffage en cours"}
+    return [f"{kinds[o['kind']]} ({o['title']}) {period_text(o)}." for o in found]
+
+
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render ``template`` with the principal, its CSRF token, its navigation and an optional message."""
     principal = identify(request)
     message = MESSAGES.get(request.query_params.get("ok", ""))
     html = ENV.get_template(template).render(
         request=request, principal=principal, nav=navigation(principal), path=request.url.path,
-        csrf=principal.session.csrf_token if principal and principal.session else "", message=message, **context)
+        csrf=principal.session.csrf_token if principal and principal.session else "", message=message,
+        outage_banner=_outage_banner(request, principal), **context)
     return HTMLResponse(html, status_code=status_code)

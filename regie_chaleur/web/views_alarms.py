@@ -137,9 +137,10 @@ def alarm(request: Request, db: DbDep, principal: OperatorDep, alarm_id: int) ->
             raise HTTPException(404, "alarme inconnue")
         events = conn.execute("SELECT at, event, by_whom, comment FROM alarm_events WHERE alarm_id = %s "
                               "ORDER BY at, id", (alarm_id,)).fetchall()
+        order = conn.execute("SELECT work_order_id FROM work_order_alarms WHERE alarm_id = %s", (alarm_id,)).fetchone()
     unit = RULES[found[3]].unit if found[3] in RULES else ""
     return page(request, "operations/alarm.html", title=f"Alarme {alarm_id}", a=found, events=events,
-                rule_labels=RULE_LABELS, state_labels=STATE_LABELS, unit=unit)
+                rule_labels=RULE_LABELS, state_labels=STATE_LABELS, unit=unit, order=order[0] if order else None)
 
 
 @router.post("/alarmes/{alarm_id}/{action}")
