@@ -154,7 +154,7 @@ def set_status(conn: psycopg.Connection, order_id: int, status: str, by: str, no
             word = "terminée" if status == "done" else "annulée"
             conn.execute(
                 """UPDATE service_requests SET status = 'answered', answered_at = %s, answered_by = %s,
-                       answer = coalesce(answer, %s) WHERE work_order_id = %s AND status <> 'answered'""",
+                       answer = coalesce(answer || ' ', '') || %s WHERE work_order_id = %s AND status <> 'answered'""",
                 (now, by, f"L'intervention n° {order_id} est {word} le {now:%d/%m/%Y}."
                  + (f" {comment.strip()}" if comment.strip() else ""), order_id))
 

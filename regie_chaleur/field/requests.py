@@ -1,9 +1,10 @@
 """Subscribers' requests (« pas de chauffage », « pas d'eau chaude », « bruit »...) about one of their
 delivery points, answered and tracked.
 
-A request on a substation with an open alarm joins the order answering that alarm (created if the
+A request on a substation with an open alarm joins the open order answering that alarm (created if the
 alarm had none): the fault is already known, the subscriber is told so, and the order shows who asked.
-Otherwise the request waits for an operator, who answers it or opens an order from it.
+Otherwise (no open alarm, or only alarms whose order is closed) the request waits for an operator, who
+answers it or opens an order from it.
 """
 
 from __future__ import annotations
@@ -48,9 +49,13 @@ def file_request(conn: psycopg.Connection, subscriber_id: int, point: str, kind:
                                   created_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
                            (subscriber_id, point_id, kind, message, by, now)).fetchone()
         request_id = int(row[0])  # type: ignore[index]
-        alarm = conn.execute("SELECT id FROM alarms WHERE substation_id = %s AND state <> 'cleared' "
-                             "ORDER BY severity = 'critical' DESC, raised_at LIMIT 1", (substation_id,)).fetchone()
-        if alarm is not None:
+        alarm = conn.execute(
+            """SELECT a.id FROM alarms a LEFT JOIN work_order_alarms w ON w.alarm_id = a.id
+               LEFT JOIN work_orders o ON o.id = w.work_order_id
+               WHERE a.substation_id = %s AND a.state <> 'cleared' AND (o.id IS NULL OR o.status IN
+                     ('to_plan', 'planned', 'in_progress'))
+               ORDER BY o.id IS NULL, a.severity = 'critical' DESC, a.raised_at LIMIT 1""", (substation_id,)).fetchone()
+        if alarm is not None:  # an alarm whose order is open, else one without an order yet
             order_id = order_from_alarm(conn, int(alarm[0]), "système", now)
             _join(conn, request_id, order_id, by, now,
                   f"Un défaut est déjà signalé sur votre sous-station : l'intervention n° {order_id} est en cours "
