@@ -86,7 +86,8 @@ def reminder_letter(issuer: dict[str, Any], subscriber: dict[str, Any], invoice:
     rows = [[number, fr.day(invoice["issue_date"]), f"du {fr.day(invoice['period_start'])} au {fr.day(last_day)}",
              fr.day(invoice["due_date"]), fr.eur(invoice["total_ttc"]), fr.eur(due)]]
     return Letter(
-        title=f"{kind} – facture {number}", kind=kind, sender=sender_block(issuer), recipient=recipient_block(subscriber),
+        title=f"{kind} – facture {number}", kind=kind, sender=sender_block(issuer),
+        recipient=recipient_block(subscriber),
         place_date=f"{issuer['city']}, le {fr.day(today)}",
         facts=[["Objet", f"{kind.lower()} de paiement"], ["Abonné", subscriber["code"]],
                ["Référence de paiement", creditor_reference(number)]],
@@ -118,7 +119,8 @@ def account_statement(issuer: dict[str, Any], subscriber: dict[str, Any], entrie
         before.append("Aucune opération n'est enregistrée sur votre compte.")
     return Letter(
         title=f"Relevé de compte – {subscriber['code']} – {fr.day(today)}", kind="Relevé de compte",
-        sender=sender_block(issuer), recipient=recipient_block(subscriber), place_date=f"{issuer['city']}, le {fr.day(today)}",
+        sender=sender_block(issuer), recipient=recipient_block(subscriber),
+        place_date=f"{issuer['city']}, le {fr.day(today)}",
         facts=[["Abonné", f"{subscriber['code']} – {subscriber['name']}"], ["Solde", fr.eur(balance)],
                ["Dont échu", fr.eur(summary["overdue"])]],
         before=before,
@@ -169,12 +171,14 @@ def regularisation_letter(issuer: dict[str, Any], subscriber: dict[str, Any], pl
 
 
 def sender_block(issuer: dict[str, Any]) -> dict[str, Any]:
+    """The régie as a letter's sender (name, legal form, address, SIRET, contact)."""
     street = ", ".join(x for x in (issuer["address_line1"], issuer.get("address_line2")) if x)
     return {"name": issuer["name"], "lines": [issuer["legal_form"], street, f"{issuer['postcode']} {issuer['city']}",
                                               f"SIRET {issuer['siret']}", _contact(issuer)]}
 
 
 def recipient_block(subscriber: dict[str, Any]) -> dict[str, Any]:
+    """A subscriber as a letter's recipient (name, postal address, subscriber code)."""
     lines = [x for x in (subscriber["address_line1"], subscriber.get("address_line2"),
                          f"{subscriber['postcode']} {subscriber['city']}") if x]
     return {"name": subscriber["name"], "lines": lines, "ids": f"Abonné {subscriber['code']}"}

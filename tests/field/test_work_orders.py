@@ -10,7 +10,15 @@ import pytest
 
 from regie_chaleur.db.database import Database
 from regie_chaleur.field.errors import InputError, StateError, UnknownError
-from regie_chaleur.field.orders import add_note, add_part, add_time, list_orders, order_from_alarm, read_order, set_status
+from regie_chaleur.field.orders import (
+    add_note,
+    add_part,
+    add_time,
+    list_orders,
+    order_from_alarm,
+    read_order,
+    set_status,
+)
 from regie_chaleur.field.preventive import generate_visits, plan_every_substation
 from regie_chaleur.field.requests import answer_request, file_request, list_requests, order_from_request
 from regie_chaleur.operations.alarms import Observation, apply_observations

@@ -48,7 +48,7 @@ def field_site(site: tuple[Database, str]) -> tuple[Database, str, int]:
 
 
 def test_an_alarm_to_an_order_to_its_closure_with_a_request_joining(field_site: tuple[Database, str, int]) -> None:
-    db, base, alarm = field_site
+    _db, base, alarm = field_site
     visited: list[httpx.Response] = []
     with closing(signed_in(base, "operatrice")) as op, closing(signed_in(base, "abonne-un")) as abo:
         visited.append(op.get(f"/exploitation/alarmes/{alarm}"))
@@ -85,7 +85,7 @@ def test_an_alarm_to_an_order_to_its_closure_with_a_request_joining(field_site: 
 
 
 def test_an_outage_reaches_the_portal_of_those_it_cuts(field_site: tuple[Database, str, int]) -> None:
-    db, base, _alarm = field_site
+    _db, base, _alarm = field_site
     start = (datetime.now(PARIS) + timedelta(days=2)).replace(hour=8, minute=0, second=0, microsecond=0)
     visited: list[httpx.Response] = []
     with closing(signed_in(base, "operatrice")) as op, closing(signed_in(base, "abonne-un")) as one, \
