@@ -16,11 +16,14 @@ PAGES = {
     "exploitation": [("overview", "/exploitation"),
                      ("substations", "/exploitation/sous-stations?tri=puissance&ordre=desc"),
                      ("substation", "/exploitation/sous-stations/SST-C001"), ("alarms", "/exploitation/alarmes"),
-                     ("forecast-plan", "/exploitation/prevision"), ("devices", "/exploitation/equipements")],
+                     ("forecast-plan", "/exploitation/prevision"), ("devices", "/exploitation/equipements"),
+                     ("interventions", "/exploitation/interventions"), ("outages", "/exploitation/coupures"),
+                     ("on-call", "/exploitation/astreinte")],
     "facturation": [("billing", "/facturation"), ("invoices", "/facturation/factures"),
                     ("contract", "/facturation/contrats/POL-C001")],
     "abonne": [("portal", "/espace"), ("portal-sites", "/espace/sites"), ("portal-invoices", "/espace/factures"),
-               ("portal-contract", "/espace/contrat")],
+               ("portal-contract", "/espace/contrat"), ("portal-works", "/espace/interventions"),
+               ("portal-requests", "/espace/demandes")],
 }
 # the same people on a phone (360 px wide)
 PHONE = {

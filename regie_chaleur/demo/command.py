@@ -11,7 +11,8 @@ What it does, in order, with a progress line per step:
 4. issues the load forecast (from the simulated weather) and the production plan, and the bill runs of
    the last twelve months through a régie's year (:mod:`regie_chaleur.demo.year`), their documents
    generated in the background; last month's titres handed to the public accountant and its answer
-   (:mod:`regie_chaleur.demo.receivables`);
+   (:mod:`regie_chaleur.demo.receivables`); the field operations once: on-call rota, visits, an open
+   order, an announced outage, a verified repair (:mod:`regie_chaleur.demo.field`);
 5. goes live: the substations are served as Modbus TCP devices (a few faulty on purpose), the collector
    polls them every minute, the maintenance jobs refresh rollups, alarms, forecast and plan; the web
    application is served until Ctrl-C, which stops everything.
@@ -22,6 +23,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from regie_chaleur.db.database import connect, open_database, resolve_url
+from regie_chaleur.demo.field import set_up_field
 from regie_chaleur.demo.live import FAULTS, background, live, maintenance
 from regie_chaleur.demo.network import MODBUS_BASE_PORT, substations
 from regie_chaleur.demo.receivables import hand_over_runs, put_one_subscriber_on_instalments
@@ -82,6 +84,7 @@ def run_demo(settings: Settings, *, host: str | None, port: int | None, reset: b
         run_ids = bill_the_year(db, today, progress)
         hand_over_runs(db, today, progress)
         put_one_subscriber_on_instalments(db, today, progress)
+        set_up_field(db, subs, now, progress)
         h, p = host or settings.http_host, settings.http_port if port is None else port
         with live(db, settings, subs, counters, system_ports=modbus_port == 0) as ports, \
                 background(lambda stop: maintenance(db, settings, weather, stop), "maintenance"), \

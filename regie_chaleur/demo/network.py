@@ -153,12 +153,31 @@ def substations(count: int = 250, base_port: int = MODBUS_BASE_PORT) -> list[Dem
     return out
 
 
+def network_sections() -> list[dict[str, Any]]:
+    """Each network's trunk, fed by its main plant, and a branch per street hanging from it."""
+    out: list[dict[str, Any]] = []
+    for net, (name, *_rest) in NETWORKS.items():
+        trunk = f"TRONC-{net.upper()}"
+        out.append({"code": trunk, "name": f"Tronc commun, {name.lower()}", "network": net,
+                    "plant": PRODUCTION_METERS[net]})
+        out += [{"code": f"ANT-{net.upper()}-{i:02d}", "name": f"Antenne {street}", "network": net, "parent": trunk}
+                for i, street in enumerate(STREETS[net], start=1)]
+    return out
+
+
+def section_of(s: DemoSubstation) -> str:
+    """The branch of the street a substation stands on."""
+    street = s.address.split(",")[0].split(" ", 1)[1]
+    return f"ANT-{s.network.upper()}-{STREETS[s.network].index(street) + 1:02d}"
+
+
 def inventory_yaml(subs: list[DemoSubstation]) -> str:
     """The registry inventory (``network import`` format) of the demonstration network."""
     doc: dict[str, list[dict[str, Any]]] = {
         "networks": [{"code": code, "name": name} for code, (name, *_rest) in NETWORKS.items()],
         "plants": [{"code": c, "name": n, "network": net, "kind": k, "capacity_mw": cap}
                    for c, n, net, k, cap in PLANTS],
+        "network_sections": network_sections(),
         "substations": [], "devices": [], "meters": [], "delivery_points": []}
     for prod in production_specs(subs):
         device = prod.devices[0]
@@ -170,7 +189,8 @@ def inventory_yaml(subs: list[DemoSubstation]) -> str:
     for s in subs:
         code = s.spec.code
         doc["substations"].append({"code": code, "name": f"Sous-station {s.name}", "network": s.network,
-                                   "address": s.address, "latitude": s.latitude, "longitude": s.longitude})
+                                   "address": s.address, "latitude": s.latitude, "longitude": s.longitude,
+                                   "network_section": section_of(s)})
         for d in s.spec.devices:
             doc["devices"].append({"code": d.code, "substation": code, "host": s.spec.host, "port": s.spec.port,
                                    "unit_id": d.unit_id, "profile": d.profile})

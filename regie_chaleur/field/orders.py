@@ -240,13 +240,17 @@ SUBSCRIBER_SUBSTATIONS = """SELECT dp.substation_id FROM contracts c
 
 def list_orders(conn: psycopg.Connection, *, status: str = "open", kind: str = "", substation: str = "",
                 subscriber_id: int | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """A page of orders (newest first) and their count; ``status`` 'open', 'closed', a status or ''."""
+    """A page of orders (newest first) and their count; ``status`` 'open', 'closed', a status or ''.
+
+    With ``subscriber_id``: the orders on that subscriber's substations, without the preventive visits
+    not scheduled yet (internal planning, nothing to tell a subscriber)."""
     where = """WHERE (%(st)s = '' OR o.status = %(st)s OR (%(st)s = 'open' AND o.status IN ('to_plan', 'planned',
                  'in_progress')) OR (%(st)s = 'closed' AND o.status IN ('done', 'cancelled')))
                AND (%(kind)s = '' OR o.kind = %(kind)s) AND (%(sub)s = '' OR s.code = %(sub)s)
                AND (%(abo)s::bigint IS NULL OR o.substation_id IN (
                     SELECT dp.substation_id FROM contracts c JOIN delivery_points dp ON dp.id = c.delivery_point_id
-                    WHERE c.subscriber_id = %(abo)s))"""
+                    WHERE c.subscriber_id = %(abo)s))
+               AND NOT (%(abo)s::bigint IS NOT NULL AND o.kind = 'preventive' AND o.status = 'to_plan')"""
     params = {"st": status, "kind": kind, "sub": substation.strip(), "abo": subscriber_id, "limit": limit,
               "offset": offset}
     with conn.cursor(row_factory=dict_row) as cur:

@@ -82,6 +82,7 @@ def _environment() -> jinja2.Environment:
         "when": _when,
         "month": lambda v: fr.month(v) if isinstance(v, date) else "—",
         "ago": lambda v: "—" if v is None else labels.duration(float(v)),
+        "isoday": lambda v: fr.day(date.fromisoformat(v)) if v else "—",
         "exception": exception_label,
     })
     return env

@@ -158,7 +158,14 @@ def hall_notice(db: DbDep, principal: OperatorDep, outage_id: int, code: str) ->
                     headers={"Content-Disposition": f'inline; filename="avis-coupure-{outage_id}-{code}.pdf"'})
 
 
-def local_input(value: datetime | None) -> str:
-    """An instant as a datetime-local field shows it (Europe/Paris)."""
-    return value.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M") if value else ""
+@router.get("/coupures/{outage_id}/abonnes/{code}.pdf")
+def subscriber_notice(db: DbDep, principal: OperatorDep, outage_id: int, code: str) -> Response:
+    """The notice to one subscriber, to post when it was not e-mailed."""
+    with db.pool.connection() as conn:
+        row = conn.execute("SELECT id FROM subscribers WHERE code = %s", (code,)).fetchone()
+        if row is None:
+            raise UnknownError(f"abonné inconnu : {code[:64]}")
+        pdf = notices.subscriber_notice(conn, outage_id, int(row[0]))
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="avis-coupure-{outage_id}-{code}.pdf"'})
 

@@ -151,7 +151,7 @@ def evidence_chart(order: dict[str, Any]) -> dict[str, Any]:
         out.append({"label": f"{label} mesuré(e)", "unit": unit, "values": series[column], "color": colors[column]})
         if column in lines:
             a, b = lines[column]["intercept"], lines[column]["slope"]
-            out.append({"label": f"{label} attendu(e) sans intervention", "unit": unit, "dash": True,
+            out.append({"label": f"{label} attendu(e) sans intervention", "unit": unit, "dash": [6, 4],
                         "color": colors[column], "values": [None if t is None else round(a + b * t, 2)
                                                             for t in series.get("t_outdoor", [])]})
     return {"x": [epoch(d) for d in days], "series": out}

@@ -72,6 +72,8 @@ def test_an_alarm_to_an_order_to_its_closure_with_a_request_joining(field_site: 
         wrong = op.post(f"{order_url}/temps", data={"minutes": "10"})
         assert wrong.status_code == 409 and "close" in page_text(wrong)
         visited.append(op.get(order_url))
+        for src in re.findall(r'data-src="([^"]+)"', visited[-1].text):  # the charts' data answer
+            assert op.get(src.replace("&amp;", "&")).status_code == 200, src
         text = page_text(visited[-1])
         assert "Statut terminée" in text and "Preuve de réparation : à vérifier" in text and "0 h 50" in text
         assert "Carte de communication" in text and "Plus de chauffage depuis 6 h" in text
@@ -111,6 +113,8 @@ def test_an_outage_reaches_the_portal_of_those_it_cuts(field_site: tuple[Databas
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
         assert two.get(f"/espace/coupures/{outage}/avis/SST-0001.pdf").status_code == 404
         assert op.get(f"/exploitation/coupures/{outage}/avis/SST-0001.pdf").content.startswith(b"%PDF")
+        assert op.get(f"/exploitation/coupures/{outage}/abonnes/ABO-1.pdf").content.startswith(b"%PDF")
+        assert op.get(f"/exploitation/coupures/{outage}/abonnes/ABO-2.pdf").status_code == 404  # not cut
         visited += [op.get("/exploitation/coupures"), op.get("/exploitation/coupures/nouvelle"),
                     op.get("/exploitation/astreinte")]
         assert op.post(f"/exploitation/coupures/{outage}/annuler").status_code == 303
