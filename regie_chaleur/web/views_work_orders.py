@@ -144,14 +144,16 @@ def evidence_chart(order: dict[str, Any]) -> dict[str, Any]:
     lines = {i["column"]: i for i in proof.get("indicators", [])}
     out = []
     colors = {"delta_t": "#1f5f8b", "t_return": "#8f2a1f"}
+    names = {"delta_t": ("ΔT primaire mesuré", "ΔT attendu sans intervention"),
+             "t_return": ("Retour mesuré", "Retour attendu sans intervention")}
     for column in ("delta_t", "t_return"):
         if column not in series:
             continue
-        label, unit = labels.INDICATORS[column]
-        out.append({"label": f"{label} mesuré(e)", "unit": unit, "values": series[column], "color": colors[column]})
+        unit = labels.INDICATORS[column][1]
+        out.append({"label": names[column][0], "unit": unit, "values": series[column], "color": colors[column]})
         if column in lines:
             a, b = lines[column]["intercept"], lines[column]["slope"]
-            out.append({"label": f"{label} attendu(e) sans intervention", "unit": unit, "dash": [6, 4],
+            out.append({"label": names[column][1], "unit": unit, "dash": [6, 4],
                         "color": colors[column], "values": [None if t is None else round(a + b * t, 2)
                                                             for t in series.get("t_outdoor", [])]})
     return {"x": [epoch(d) for d in days], "series": out}
