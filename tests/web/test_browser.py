@@ -84,12 +84,15 @@ def _is_error(message: ConsoleMessage) -> bool:
 AXE = Axe()  # axe-core, bundled by axe-playwright-python
 MAIN_PAGES = {
     "operatrice": ["/exploitation", "/exploitation/sous-stations", "/exploitation/sous-stations/SST-0001",
-                   "/exploitation/alarmes", "/exploitation/prevision", "/exploitation/equipements"],
+                   "/exploitation/alarmes", "/exploitation/prevision", "/exploitation/equipements",
+                   "/exploitation/interventions", "/exploitation/interventions/nouvelle", "/exploitation/demandes",
+                   "/exploitation/coupures", "/exploitation/coupures/nouvelle", "/exploitation/astreinte"],
     "facturation": ["/facturation", "/facturation/factures", "/facturation/abonnes", "/facturation/abonnes/nouveau",
                     "/facturation/contrats", "/facturation/contrats/POL-0001", "/facturation/points-de-livraison",
                     "/facturation/tarifs", "/facturation/titres", "/facturation/encaissements",
                     "/facturation/relances", "/facturation/mensualisation", "/facturation/balance-agee"],
-    "abonne-un": ["/espace", "/espace/sites", "/espace/factures", "/espace/contrat"],
+    "abonne-un": ["/espace", "/espace/sites", "/espace/factures", "/espace/contrat", "/espace/demandes",
+                  "/espace/interventions"],
     "administratrice": ["/admin/comptes"],
 }
 
@@ -192,9 +195,11 @@ def test_subscriber_sees_their_chart_and_invoice_and_nothing_else(browser: Brows
 
 PHONE_PAGES = {
     "operatrice": ["/exploitation", "/exploitation/sous-stations", "/exploitation/sous-stations/SST-0001",
-                   "/exploitation/alarmes", "/exploitation/equipements"],
+                   "/exploitation/alarmes", "/exploitation/equipements", "/exploitation/interventions",
+                   "/exploitation/astreinte", "/exploitation/coupures"],
     "facturation": ["/facturation", "/facturation/factures", "/facturation/abonnes", "/facturation/tarifs"],
-    "abonne-un": ["/espace", "/espace/sites", "/espace/factures", "/espace/contrat"],
+    "abonne-un": ["/espace", "/espace/sites", "/espace/factures", "/espace/contrat", "/espace/demandes",
+                  "/espace/interventions"],
 }
 
 
