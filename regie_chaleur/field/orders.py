@@ -234,6 +234,12 @@ def read_order(conn: psycopg.Connection, order_id: int, subscriber_id: int | Non
     return order
 
 
+#: open orders first, the most urgent and soonest at the top; then the closed, the latest first
+OPEN_FIRST = """o.status IN ('to_plan', 'planned', 'in_progress') DESC,
+    CASE WHEN o.status IN ('to_plan', 'planned', 'in_progress')
+         THEN array_position(ARRAY['urgent', 'high', 'normal', 'low'], o.priority) END,
+    CASE WHEN o.status IN ('to_plan', 'planned', 'in_progress') THEN o.planned_for END NULLS FIRST,
+    coalesce(o.finished_at, o.created_at) DESC, o.id DESC"""
 SUBSCRIBER_SUBSTATIONS = """SELECT dp.substation_id FROM contracts c
                             JOIN delivery_points dp ON dp.id = c.delivery_point_id WHERE c.subscriber_id = %s"""
 
@@ -254,8 +260,8 @@ def list_orders(conn: psycopg.Connection, *, status: str = "open", kind: str = "
     params = {"st": status, "kind": kind, "sub": substation.strip(), "abo": subscriber_id, "limit": limit,
               "offset": offset}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(ORDER_SQL + where + " ORDER BY o.created_at DESC, o.id DESC LIMIT %(limit)s "
-                           "OFFSET %(offset)s", params).fetchall()
+        rows = cur.execute(ORDER_SQL + where + f" ORDER BY {OPEN_FIRST} LIMIT %(limit)s OFFSET %(offset)s",
+                           params).fetchall()
         total = cur.execute("SELECT count(*) AS n FROM work_orders o LEFT JOIN substations s ON s.id = o.substation_id "
                             + where, params).fetchone()
     return rows, int(total["n"]) if total else 0
