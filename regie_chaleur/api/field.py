@@ -5,6 +5,7 @@ a refused value answers 422, a move the state forbids 409, an unknown object 404
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -175,7 +176,7 @@ def get_on_call(db: DbDep, weeks: Annotated[int, Query(ge=1, le=53)] = 8) -> dic
 def add_on_call_person(body: PersonIn, db: DbDep) -> dict[str, Any]:
     with db.pool.connection() as conn:
         person_id = oncall.add_person(conn, body.name, body.email, body.phone)
-        return next(p.__dict__ for p in oncall.people(conn) if p.id == person_id)
+        return next(asdict(p) for p in oncall.people(conn) if p.id == person_id)
 
 
 @router.put("/on-call/weeks/{week}", response_model=WeekOut)

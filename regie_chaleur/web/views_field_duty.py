@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from regie_chaleur.deps import DbDep
+from regie_chaleur.deps import DbDep, check_instant
 from regie_chaleur.field import labels, notices, oncall, outages
 from regie_chaleur.field.errors import FieldOperationError, InputError, UnknownError
 from regie_chaleur.web.authz import OperatorDep
@@ -50,7 +50,7 @@ def add_person(db: DbDep, principal: OperatorDep, nom: Short, courriel: Short = 
 
 
 @router.post("/astreinte/semaines/{week}")
-def assign_week(request: Request, db: DbDep, principal: OperatorDep, week: date,
+def assign_week(db: DbDep, principal: OperatorDep, week: date,
                 rang_1: Short = "", rang_2: Short = "", rang_3: Short = "") -> RedirectResponse:
     with db.pool.connection() as conn, conn.transaction():
         for rank, chosen in enumerate((rang_1, rang_2, rang_3), start=1):
@@ -90,9 +90,9 @@ def _instant(text: str, field: str) -> datetime | None:
         return None
     try:
         local = datetime.fromisoformat(text.strip())
+        return check_instant(local.replace(tzinfo=PARIS) if local.tzinfo is None else local)
     except ValueError as exc:
-        raise InputError(f"{field} : date et heure illisibles « {text[:20]} »") from exc
-    return local.replace(tzinfo=PARIS) if local.tzinfo is None else local
+        raise InputError(f"{field} : date et heure illisibles ou hors plage « {text[:20]} »") from exc
 
 
 @router.post("/coupures/nouvelle", response_class=HTMLResponse)

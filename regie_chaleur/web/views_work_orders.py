@@ -12,9 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from regie_chaleur.deps import DbDep, Offset
+from regie_chaleur.deps import DbDep, Offset, check_day
 from regie_chaleur.field import labels, orders, preventive, requests
-from regie_chaleur.field.errors import InputError, UnknownError
+from regie_chaleur.field.errors import FieldOperationError, InputError, UnknownError
 from regie_chaleur.web.authz import OperatorDep
 from regie_chaleur.web.charts import epoch
 from regie_chaleur.web.render import page
@@ -31,6 +31,14 @@ ACTIONS = {"planifier": "planned", "demarrer": "in_progress", "terminer": "done"
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _day(text: str) -> date | None:
+    """A date typed in a form (AAAA-MM-JJ), None when empty."""
+    try:
+        return check_day(date.fromisoformat(text.strip())) if text.strip() else None
+    except ValueError as exc:
+        raise InputError(f"date prévue : {text[:20]} illisible ou hors plage (attendu AAAA-MM-JJ)") from exc
 
 
 def _labels() -> dict[str, Any]:
@@ -70,16 +78,14 @@ def order_create(request: Request, db: DbDep, principal: OperatorDep, titre: Sho
     values = {"title": titre, "kind": type, "priority": priorite, "place_kind": lieu, "place_code": code,
               "team": equipe, "planned_for": prevue_le, "description": description}
     try:
-        day = date.fromisoformat(prevue_le) if prevue_le else None
+        day = _day(prevue_le)
         with db.pool.connection() as conn:
             order_id = orders.create_order(conn, title=titre, kind=type, place=(lieu, code), by=principal.login,
                                            now=_now(), priority=priorite, team=equipe, description=description,
                                            planned_for=day)
-    except (InputError, UnknownError, ValueError) as exc:
-        message = str(exc) if not isinstance(exc, ValueError) or isinstance(exc, InputError) else \
-            f"date prévue illisible : {prevue_le[:20]}"
+    except FieldOperationError as exc:
         return page(request, "operations/order_form.html", status_code=422, title="Nouvelle intervention",
-                    values=values, error=message, **_labels())
+                    values=values, error=str(exc), **_labels())
     return RedirectResponse(f"/exploitation/interventions/{order_id}?ok=saved", status_code=303)
 
 
@@ -107,11 +113,7 @@ def order_action(db: DbDep, principal: OperatorDep, order_id: int, action: str, 
     now = _now()
     with db.pool.connection() as conn:
         if action in ACTIONS:
-            try:
-                day = date.fromisoformat(date_prevue) if date_prevue else None
-            except ValueError as exc:
-                raise InputError(f"date prévue illisible : {date_prevue[:20]}") from exc
-            orders.set_status(conn, order_id, ACTIONS[action], principal.login, now, commentaire, day)
+            orders.set_status(conn, order_id, ACTIONS[action], principal.login, now, commentaire, _day(date_prevue))
         elif action == "temps":
             if not minutes.strip().isdigit():
                 raise InputError("temps passé : un nombre entier de minutes")

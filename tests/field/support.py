@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 
 import psycopg
 
+from regie_chaleur.operations.alarms import Observation, apply_observations
 from regie_chaleur.registry.store import import_inventory_text
 from tests.billing.support import contract, setup_billing, subscriber
 
@@ -44,6 +45,12 @@ def field_network(conn: psycopg.Connection) -> None:
     contract(conn, "POL-0003", "ABO-2", "PDL-0003", date(2025, 1, 1), end_date="2026-06-30")
     contract(conn, "POL-0005", "ABO-4", "PDL-0003", date(2026, 7, 1))
     contract(conn, "POL-0004", "ABO-3", "PDL-0004", date(2025, 1, 1))
+
+
+def raise_alarm(conn: psycopg.Connection, code: str, rule: str = "comm_lost") -> int:
+    """Raise an alarm of ``rule`` on a substation through the alarm pass (comm_lost is critical)."""
+    sub = substation_id(conn, code)
+    return apply_observations(conn, [Observation((sub, None, rule), 10.0, "aucune réponse")], NOW, {}).raised[0]
 
 
 def substation_id(conn: psycopg.Connection, code: str) -> int:

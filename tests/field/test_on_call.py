@@ -16,10 +16,10 @@ import pytest
 from regie_chaleur.db.database import Database
 from regie_chaleur.field.errors import InputError
 from regie_chaleur.field.oncall import add_person, assign, on_duty, page_on_call, rota
-from regie_chaleur.operations.alarms import Observation, acknowledge, apply_observations
+from regie_chaleur.operations.alarms import acknowledge
 from regie_chaleur.operations.notify import Notifier
 from regie_chaleur.services.field import notifier_pager
-from tests.field.support import NOW, field_network, substation_id
+from tests.field.support import NOW, raise_alarm
 from tests.support.sinks import Receiver, SmtpSink, sinks
 
 pytestmark = pytest.mark.timeout(120)
@@ -33,21 +33,14 @@ def receivers() -> Iterator[tuple[str, int]]:
 
 
 @pytest.fixture
-def rota_db(db: Database) -> Database:
-    with db.pool.connection() as conn:
-        field_network(conn)
+def rota_db(net: Database) -> Database:
+    with net.pool.connection() as conn:
         alice = add_person(conn, "Alice Martin", email="alice@regie-ivry.fr")
         bruno = add_person(conn, "Bruno Diallo", phone="+33 6 12 34 56 78")
         for week in (NOW.date(), NOW.date() + timedelta(weeks=1)):
             assign(conn, week, 1, alice)
             assign(conn, week, 2, bruno)
-    return db
-
-
-def critical(conn: psycopg.Connection, code: str) -> int:
-    sub = substation_id(conn, code)
-    return apply_observations(conn, [Observation((sub, None, "comm_lost"), 10.0, "aucune réponse")], NOW,
-                              {}).raised[0]
+    return net
 
 
 def history(conn: psycopg.Connection, alarm: int) -> list[tuple[str, str]]:
@@ -61,8 +54,8 @@ def test_unacknowledged_alarm_escalates_to_the_next_person(rota_db: Database, re
     with rota_db.pool.connection() as conn:
         assert [p.name for _r, p in sorted(on_duty(conn, NOW).items())] == ["Alice Martin", "Bruno Diallo"]
         assert rota(conn, NOW.date(), 3)[2][1] == {}  # the third week has nobody yet
-        alarm = critical(conn, "SST-0001")
-        taken = critical(conn, "SST-0002")
+        alarm = raise_alarm(conn, "SST-0001")
+        taken = raise_alarm(conn, "SST-0002")
         assert page_on_call(conn, NOW, pager, LATER) == {"paged": 2, "escalated": 0}
         mail = email.message_from_string(SmtpSink.messages[0], policy=email.policy.default)
         assert mail["To"] == "alice@regie-ivry.fr" and "SST-0001" in mail.get_content()  # type: ignore[attr-defined]
@@ -88,7 +81,7 @@ def test_a_page_nobody_received_escalates_at_once(rota_db: Database, receivers: 
         dead = closed.getsockname()[1]
     pager = notifier_pager(Notifier(smtp_host="127.0.0.1", smtp_port=dead, sms_webhook_url=url, timeout_s=2))
     with rota_db.pool.connection() as conn:
-        alarm = critical(conn, "SST-0003")
+        alarm = raise_alarm(conn, "SST-0003")
         page_on_call(conn, NOW, pager, LATER)
         assert page_on_call(conn, NOW + timedelta(minutes=1), pager, LATER) == {"paged": 1, "escalated": 1}
         events = history(conn, alarm)

@@ -24,17 +24,10 @@ from regie_chaleur.field.outages import (
     subscriber_notices,
 )
 from regie_chaleur.services.mail import SmtpMailer
-from tests.field.support import NOW, field_network
+from tests.field.support import NOW
 from tests.support.sinks import SmtpSink, sinks
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def net(db: Database) -> Database:
-    with db.pool.connection() as conn:
-        field_network(conn)
-    return db
 
 
 @pytest.fixture

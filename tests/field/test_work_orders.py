@@ -21,27 +21,13 @@ from regie_chaleur.field.orders import (
 )
 from regie_chaleur.field.preventive import generate_visits, plan_every_substation
 from regie_chaleur.field.requests import answer_request, file_request, list_requests, order_from_request
-from regie_chaleur.operations.alarms import Observation, apply_observations
-from tests.field.support import NOW, field_network, substation_id
+from tests.field.support import NOW, raise_alarm
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def site(db: Database) -> Database:
-    with db.pool.connection() as conn:
-        field_network(conn)
-    return db
-
-
-def raise_alarm(conn: object, code: str, rule: str = "comm_lost", value: float = 10.0) -> int:
-    sub = substation_id(conn, code)  # type: ignore[arg-type]
-    result = apply_observations(conn, [Observation((sub, None, rule), value, "aucune réponse")], NOW, {})  # type: ignore[arg-type]
-    return result.raised[0]
-
-
-def test_an_alarm_becomes_an_order_that_is_planned_worked_and_closed(site: Database) -> None:
-    with site.pool.connection() as conn:
+def test_an_alarm_becomes_an_order_that_is_planned_worked_and_closed(net: Database) -> None:
+    with net.pool.connection() as conn:
         alarm = raise_alarm(conn, "SST-0001")
         order = order_from_alarm(conn, alarm, "operatrice", NOW)
         assert order_from_alarm(conn, alarm, "operatrice", NOW) == order  # the alarm answers to one order
@@ -74,8 +60,8 @@ def test_an_alarm_becomes_an_order_that_is_planned_worked_and_closed(site: Datab
     assert done["events"][-1]["comment"] == "en cours → terminée : remis en service"
 
 
-def test_a_request_on_a_substation_with_an_open_alarm_joins_its_order(site: Database) -> None:
-    with site.pool.connection() as conn:
+def test_a_request_on_a_substation_with_an_open_alarm_joins_its_order(net: Database) -> None:
+    with net.pool.connection() as conn:
         abo1, abo2, abo4 = (int(conn.execute("SELECT id FROM subscribers WHERE code = %s", (c,)).fetchone()[0])  # type: ignore[index]
                             for c in ("ABO-1", "ABO-2", "ABO-4"))
         alarm = raise_alarm(conn, "SST-0002")
@@ -108,8 +94,8 @@ def test_a_request_on_a_substation_with_an_open_alarm_joins_its_order(site: Data
             read_order(conn, order, subscriber_id=abo4)
 
 
-def test_preventive_visits_are_generated_once_a_year(site: Database) -> None:
-    with site.pool.connection() as conn:
+def test_preventive_visits_are_generated_once_a_year(net: Database) -> None:
+    with net.pool.connection() as conn:
         assert plan_every_substation(conn, "Équipe nord") == 4
         assert plan_every_substation(conn) == 0
         first = generate_visits(conn, 2027, "operatrice", NOW)
