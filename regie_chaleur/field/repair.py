@@ -6,9 +6,9 @@ flow-weighted primary ΔT [K] and return temperature [°C], and the energy's rel
 substation's heat signature fitted on the year before the intervention. The days before end when the
 work started (the order's start, else its creation); the days after begin the day after it closed.
 
-A proof is judged once ``after_days`` full days have passed; when the data are too thin it waits (late
-readings may still arrive) up to ``give_up_days``, then says « données insuffisantes ». The verdict and
-its evidence (the daily series and the lines the days before give) are kept on the order.
+A proof is judged once ``after_days`` full days have passed; when the data are too thin it tries again
+a day later (late readings may still arrive), up to ``give_up_days``, then says « données insuffisantes ».
+The verdict and its evidence (the daily series and the lines the days before give) are kept on the order.
 """
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ def evaluate_repairs(conn: psycopg.Connection, now: datetime, after_days: int = 
     """Judge every order closed on a substation whose days after have passed; returns the verdicts' counts."""
     today = now.astimezone(PARIS).date()
     cur = conn.execute("""SELECT id, substation_id, created_at, started_at, finished_at FROM work_orders
-                          WHERE proof_status = 'pending' AND finished_at IS NOT NULL ORDER BY finished_at""")
+                          WHERE proof_status = 'pending' AND finished_at IS NOT NULL
+                            AND (proof_at IS NULL OR proof_at < %s) ORDER BY finished_at""",
+                       (now - timedelta(days=1),))
     names = [c.name for c in cur.description or []]
     counts: dict[str, int] = {}
     for row in cur.fetchall():
@@ -100,6 +102,7 @@ def evaluate_repairs(conn: psycopg.Connection, now: datetime, after_days: int = 
             continue
         evidence, drawn = judge_order(conn, order, after_days=after_days)
         if evidence.verdict == "insufficient" and today <= closed + timedelta(days=give_up_days):
+            conn.execute("UPDATE work_orders SET proof_at = %s WHERE id = %s", (now, order["id"]))  # again tomorrow
             continue
         proof = {**asdict(evidence), **drawn}
         with conn.transaction():

@@ -52,11 +52,16 @@ def test_a_fixed_fault_is_verified_and_an_unfixed_one_shows_no_effect(network: D
     fixed = close_order(network, "SIM-00001", REPAIRED)
     unfixed = close_order(network, "SIM-00002", REPAIRED)
     recent = close_order(network, "SIM-00003", END - timedelta(days=2))
+    blind = close_order(network, "SIM-00003", START - timedelta(days=10))  # no history before it
     with network.pool.connection() as conn:
-        assert evaluate_repairs(conn, REPAIRED + timedelta(days=3)) == {}  # the days after have not passed
+        assert evaluate_repairs(conn, START + timedelta(days=5)) == {}  # thin data: tried again a day later
+        assert evaluate_repairs(conn, START + timedelta(days=5, hours=12)) == {}
+        # the repairs' days after have not passed; the blind one is given up 30 days after it closed
+        assert evaluate_repairs(conn, REPAIRED + timedelta(days=3)) == {"insufficient": 1}
         counts = evaluate_repairs(conn, END)
-        good, bad, waiting = (read_order(conn, o) for o in (fixed, unfixed, recent))
+        good, bad, waiting, given_up = (read_order(conn, o) for o in (fixed, unfixed, recent, blind))
     assert counts == {"verified": 1, "no_effect": 1}
+    assert given_up["proof_status"] == "insufficient" and "données insuffisantes" in given_up["events"][-1]["comment"]
     assert good["proof_status"] == "verified" and bad["proof_status"] == "no_effect"
     assert waiting["proof_status"] == "pending"
     ret = {i["column"]: i for i in good["proof"]["indicators"]}
