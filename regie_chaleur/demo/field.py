@@ -44,12 +44,14 @@ def set_up_field(db: Database, subs: list[DemoSubstation], now: datetime, progre
         _rota(conn, today)
         preventive.plan_every_substation(conn, "Équipe maintenance")
         preventive.generate_visits(conn, today.year + 1, ACTOR, now)
-        sites = conn.execute(
-            """SELECT DISTINCT s.code, dp.code, s.network_section_id FROM contracts c
-               JOIN subscribers sb ON sb.id = c.subscriber_id JOIN delivery_points dp ON dp.id = c.delivery_point_id
-               JOIN substations s ON s.id = dp.substation_id WHERE sb.code = %s AND c.end_date IS NULL
-               ORDER BY s.code""", (LANDLORD,)).fetchall()
-        repaired, outage_site = sites[0], next(s for s in sites[1:] if s[2] != sites[0][2])
+        sites = conn.execute(  # the landlord's sites first (a small demo may give it none)
+            """SELECT DISTINCT ON (s.code) s.code, dp.code, s.network_section_id, sb.code = %(who)s, sb.id
+               FROM contracts c JOIN subscribers sb ON sb.id = c.subscriber_id
+               JOIN delivery_points dp ON dp.id = c.delivery_point_id JOIN substations s ON s.id = dp.substation_id
+               WHERE c.end_date IS NULL ORDER BY s.code, sb.code = %(who)s DESC""", {"who": LANDLORD}).fetchall()
+        sites.sort(key=lambda s: (not s[3], s[0]))
+        repaired = sites[0]
+        outage_site = next((s for s in sites[1:] if s[2] != repaired[2]), sites[-1])
         _verified_repair(conn, repaired[0], today)
         _open_order_and_request(conn, sites, now)
         section = conn.execute("SELECT code FROM network_sections WHERE id = %s", (outage_site[2],)).fetchone()
@@ -90,12 +92,14 @@ def _verified_repair(conn: psycopg.Connection, substation: str, today: date) -> 
     orders.set_status(conn, order, "done", "technicien", at(fixed, 15), "vanne remplacée, régulation recalée")
 
 
-def _open_order_and_request(conn: psycopg.Connection, sites: list[tuple[str, str, int]], now: datetime) -> None:
+def _open_order_and_request(conn: psycopg.Connection, sites: list[tuple[str, str, int, bool, int]],
+                            now: datetime) -> None:
+    """A repair planned for tomorrow, and a request about another site waiting for an answer."""
     tomorrow = now.astimezone(PARIS).date() + timedelta(days=1)
     orders.create_order(conn, title="Suintement sur la bride du circuit primaire", kind="repair",
                         place=("substation", sites[-1][0]), by=ACTOR, now=now, priority="normal",
                         team="Équipe sous-stations", planned_for=tomorrow,
                         description="Signalé par le gardien ; à resserrer ou changer le joint.")
-    landlord = conn.execute("SELECT id FROM subscribers WHERE code = %s", (LANDLORD,)).fetchone()
-    requests.file_request(conn, int(landlord[0]), sites[1][1], "noise",  # type: ignore[index]
+    asking = sites[1] if len(sites) > 1 else sites[0]
+    requests.file_request(conn, asking[4], asking[1], "noise",
                           "Sifflement dans la chaufferie de l'immeuble depuis lundi.", "abonne", now)
