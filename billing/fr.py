@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -56,8 +57,9 @@ def long_day(value: date) -> str:
     return str(format_date(value, format="long", locale=LOCALE))
 
 
+@lru_cache(maxsize=1024)
 def month(value: date) -> str:
-    """``octobre 2026``."""
+    """``octobre 2026`` (remembered: a page lists the same months again and again)."""
     return str(format_date(value, format="LLLL y", locale=LOCALE))
 
 

@@ -189,9 +189,11 @@ def list_outages(conn: psycopg.Connection, now: datetime, current_only: bool = F
 
 
 def subscriber_notices(conn: psycopg.Connection, subscriber_id: int, now: datetime) -> list[dict[str, Any]]:
-    """The outages a subscriber has been told of and that are not over (for the portal's banner)."""
+    """The outages a subscriber has been told of and that are not over (for the portal's banner: one
+    index probe, on every page of the portal)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            OUTAGE_SQL + """ JOIN outage_notices x ON x.outage_id = o.id AND x.subscriber_id = %(abo)s
-               WHERE """ + ACTIVE + " ORDER BY o.start_at",
+            """SELECT o.id, o.kind, o.title, o.reason, o.start_at, o.end_at, o.estimated_return_at
+               FROM outage_notices x JOIN outages o ON o.id = x.outage_id
+               WHERE x.subscriber_id = %(abo)s AND """ + ACTIVE + " ORDER BY o.start_at",
             {"abo": subscriber_id, "now": now}).fetchall()

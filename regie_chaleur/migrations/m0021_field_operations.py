@@ -203,6 +203,7 @@ CREATE TABLE outage_notices (
     error         text,
     UNIQUE (outage_id, subscriber_id)
 );
+CREATE INDEX outage_notices_subscriber_idx ON outage_notices (subscriber_id);
 COMMENT ON TABLE outage_notices IS
   'The notice of an outage to each affected subscriber, once: e-mailed (emailed_to) or to be posted.';
 """
