@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from regie_chaleur.field.errors import InputError, UnknownError
+from regie_chaleur.field.errors import InputError
 
 log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
@@ -69,7 +69,7 @@ def assign(conn: psycopg.Connection, week: date, rank: int, person_id: int | Non
         conn.execute("DELETE FROM on_call_shifts WHERE week_start = %s AND rank = %s", (monday, rank))
         return
     if conn.execute("SELECT 1 FROM on_call_people WHERE id = %s AND active", (person_id,)).fetchone() is None:
-        raise UnknownError(f"personne d'astreinte inconnue : {person_id}")
+        raise InputError(f"personne d'astreinte inconnue : {person_id}")
     conn.execute("INSERT INTO on_call_shifts (week_start, rank, person_id) VALUES (%s, %s, %s) ON CONFLICT "
                  "(week_start, rank) DO UPDATE SET person_id = EXCLUDED.person_id", (monday, rank, person_id))
 

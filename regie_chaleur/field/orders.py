@@ -28,13 +28,17 @@ MAX_MINUTES = 24 * 60  # [min] time added at once
 
 
 def resolve_place(conn: psycopg.Connection, kind: str, code: str) -> tuple[str, int]:
-    """The order's column and the id of the place (``kind`` substation, plant or network_section)."""
+    """The order's column and the id of the place (``kind`` substation, plant or network_section).
+
+    Raises:
+        InputError: an unknown kind or code.
+    """
     if kind not in PLACES:
         raise InputError(f"lieu : « {kind} » n'est pas substation, plant ou network_section")
     table, column = PLACES[kind]
     row = conn.execute(f"SELECT id FROM {table} WHERE code = %s", (code.strip(),)).fetchone()
-    if row is None:
-        raise UnknownError(f"lieu inconnu : {code.strip()[:64]}")
+    if row is None:  # a value given in a form or a request's body: refused as such (422)
+        raise InputError(f"lieu inconnu : {code.strip()[:64]}")
     return column, int(row[0])
 
 
@@ -106,7 +110,7 @@ def link_alarm(conn: psycopg.Connection, order_id: int, alarm_id: int, by: str, 
     with conn.transaction():
         alarm = conn.execute("SELECT message FROM alarms WHERE id = %s", (alarm_id,)).fetchone()
         if alarm is None:
-            raise UnknownError(f"alarme inconnue : {alarm_id}")
+            raise InputError(f"alarme inconnue : {alarm_id}")
         taken = conn.execute("INSERT INTO work_order_alarms (work_order_id, alarm_id) VALUES (%s, %s) "
                              "ON CONFLICT (alarm_id) DO NOTHING RETURNING alarm_id", (order_id, alarm_id)).fetchone()
         if taken is None:

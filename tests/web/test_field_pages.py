@@ -132,6 +132,9 @@ def test_the_field_api(field_site: tuple[Database, str, int]) -> None:
         duty = api.put(f"/api/v1/on-call/weeks/{week}", json={"ranks": {"1": person.json()["id"]}})
         assert duty.status_code == 200 and duty.json()["ranks"]["1"]["name"] == "Alice Martin"
         assert api.get("/api/v1/on-call").json()["on_duty"]["1"]["name"] == "Alice Martin"
+        for ranks, message in (({"2": 987654}, "personne d'astreinte inconnue"), ({"9": None}, "rang")):
+            refused = api.put(f"/api/v1/on-call/weeks/{week}", json={"ranks": ranks})
+            assert refused.status_code == 422 and message in refused.json()["detail"]
         order = api.post(f"/api/v1/work-orders/from-alarm/{alarm}").json()
         assert order["status"] == "to_plan" and order["alarms"][0]["id"] == alarm
         moved = api.post(f"/api/v1/work-orders/{order['id']}/status", json={"status": "done"})
@@ -141,7 +144,7 @@ def test_the_field_api(field_site: tuple[Database, str, int]) -> None:
         assert [o["id"] for o in api.get("/api/v1/work-orders").json()] == [order["id"]]
         created = api.post("/api/v1/work-orders", json={"title": "Purge", "place_kind": "network_section",
                                                          "place_code": "INCONNU"})
-        assert created.status_code == 404 and "lieu inconnu" in created.json()["detail"]
+        assert created.status_code == 422 and "lieu inconnu" in created.json()["detail"]
         cut = api.post("/api/v1/outages", json={
             "kind": "unplanned", "title": "Fuite", "place_kind": "network_section", "place_code": "SUD",
             "estimated_return": (datetime.now(UTC) + timedelta(hours=4)).isoformat()})
