@@ -43,7 +43,7 @@ def run_maintenance_once(pool: ConnectionPool, now: datetime | None = None,
     With a weather ``provider``, a network forecast is issued when the last one is older than
     ``forecast_every_h`` hours (a failure is logged, the other jobs go on), knowing the
     ``school_holidays``. ``field`` holds the field jobs' pager, mailer and escalation delay
-    (:func:`regie_chaleur.services.field.run_field_pass`); the notifier pages when it is not given.
+    (:func:`regie_chaleur.services.field.run_field_pass`); without a pager nobody is paged.
     """
     now = now or datetime.now(UTC)
     with pool.connection() as conn:
