@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -94,12 +94,6 @@ def rota(conn: psycopg.Connection, first: date, weeks: int) -> list[tuple[date, 
 def on_duty(conn: psycopg.Connection, at: datetime) -> dict[int, Person]:
     """Who is on call at ``at``, by rank."""
     return rota(conn, at.astimezone(PARIS).date(), 1)[0][1]
-
-
-def week_bounds(week: date) -> tuple[datetime, datetime]:
-    """A rota week as instants: Monday 00:00 to the next Monday 00:00, Europe/Paris."""
-    monday = week_start(week)
-    return (datetime.combine(monday, time(0), PARIS), datetime.combine(monday + timedelta(weeks=1), time(0), PARIS))
 
 
 PENDING_SQL = """

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,6 @@ from psycopg.rows import dict_row
 from regie_chaleur.field.errors import InputError, StateError, UnknownError
 from regie_chaleur.field.orders import resolve_place
 
-log = logging.getLogger(__name__)
 #: an outage not over: a planned one until its end, an unplanned one until an operator says heat is back
 ACTIVE = ("o.cancelled_at IS NULL AND o.ended_at IS NULL AND (o.kind = 'unplanned' OR o.end_at > %(now)s)")
 MAX_LENGTH = timedelta(days=60)  # a declared outage lasts at most this

@@ -14,7 +14,6 @@ The verdict and its evidence (the daily series and the lines the days before giv
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,8 +26,8 @@ import psycopg
 from models.errors import ModelError
 from models.repair import RepairEvidence, compare_before_after
 from models.signature import fit_signature
+from regie_chaleur.field.labels import INDICATORS, PROOF
 
-log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
 BEFORE_DAYS = 14
 AFTER_DAYS = 7
@@ -116,8 +115,6 @@ def evaluate_repairs(conn: psycopg.Connection, now: datetime, after_days: int = 
 
 def proof_comment(evidence: RepairEvidence) -> str:
     """The verdict in a French sentence with the figures."""
-    from regie_chaleur.field.labels import INDICATORS, PROOF
-
     parts = []
     for ind in evidence.indicators:
         label, unit = INDICATORS[ind.column]

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -68,6 +69,13 @@ def outage_list(request: Request, db: DbDep, principal: OperatorDep) -> HTMLResp
                 now=_now(), period=notices.period_text)
 
 
+def _sections(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """The registry's sections (code, name), offered in the outage form."""
+    rows: list[tuple[str, str]] = conn.execute(
+        "SELECT code, name FROM network_sections ORDER BY network, code").fetchall()
+    return rows
+
+
 def _form_values(lieu: str = "network_section", code: str = "", kind: str = "planned") -> dict[str, Any]:
     return {"kind": kind, "place_kind": lieu, "place_code": code, "notice_days": "7"}
 
@@ -80,7 +88,7 @@ def outage_form(request: Request, db: DbDep, principal: OperatorDep,
     values = _form_values(lieu, code, type if type in labels.OUTAGE_KINDS else "planned")
     values["alarm"] = alarme or ""
     with db.pool.connection() as conn:
-        sections = conn.execute("SELECT code, name FROM network_sections ORDER BY network, code").fetchall()
+        sections = _sections(conn)
     return page(request, "operations/outage_form.html", title="Déclarer une coupure", values=values, error="",
                 kinds=labels.OUTAGE_KINDS, sections=sections)
 
@@ -117,7 +125,7 @@ def outage_create(request: Request, db: DbDep, principal: OperatorDep, titre: Sh
             notices.send_notices(conn, now, request.app.state.mailer)  # those due at once
     except FieldOperationError as exc:
         with db.pool.connection() as conn:
-            sections = conn.execute("SELECT code, name FROM network_sections ORDER BY network, code").fetchall()
+            sections = _sections(conn)
         return page(request, "operations/outage_form.html", status_code=422, title="Déclarer une coupure",
                     values=values, error=str(exc), kinds=labels.OUTAGE_KINDS, sections=sections)
     return RedirectResponse(f"/exploitation/coupures/{outage_id}?ok=saved", status_code=303)
